@@ -1,0 +1,45 @@
+# Vigil: every target bootstraps .venv by itself from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export VIGIL_FIXTURES ?= $(abspath $(CURDIR)/../shared/fixtures)
+
+.PHONY: demo test dev bench lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	@touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+## demo: run the whole pipeline on the simulated organisation and check the result
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/vigil demo
+
+## test: lint and the whole test suite (unit, integration, e2e, browser)
+test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+## dev: the Dagster UI on http://127.0.0.1:3000 with a persistent DAGSTER_HOME
+dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+## bench: the benchmarks (never part of make test); figures go to docs/performance.md
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf data .dagster_home

@@ -1,0 +1,192 @@
+"""`vigil`: the command line of the Vigil code location.
+
+Every command reads the same configuration as the Dagster code location (environment variables,
+see the README) and executes through Dagster on the configured instance (`DAGSTER_HOME`), so what
+it runs shows in the UI like any other run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+
+
+def ensure_dagster_home() -> Path:
+    """Use `DAGSTER_HOME`, or `.dagster_home` in the working directory, with telemetry off."""
+    home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        shipped = Path.cwd() / "dagster.yaml"
+        config.write_text(shipped.read_text() if shipped.exists() else INSTANCE_YAML)
+    return home
+
+
+@dataclass
+class RunSummary:
+    partitions_ok: list[str] = field(default_factory=list)
+    partitions_failed: dict[str, str] = field(default_factory=dict)
+    derived_ok: bool | None = None
+    derived_error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.partitions_failed and self.derived_ok is not False
+
+
+def _failure_text(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            return f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
+    return "run failed"
+
+
+def run_range(start: date, end: date, *, ingest_only: bool = False, out=sys.stdout) -> RunSummary:
+    """Materialize the daily partitions from `start` to `end`, then everything downstream."""
+    import dagster as dg
+
+    from observability_assets.definitions import defs
+
+    if end < start:
+        raise SystemExit(f"--to {end} is before --from {start}")
+    ensure_dagster_home()
+    instance = dg.DagsterInstance.get()
+    summary = RunSummary()
+    began = time.monotonic()
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    ingest = defs.resolve_job_def("daily_ingest")
+    for index, day in enumerate(days, 1):
+        key = day.isoformat()
+        t0 = time.monotonic()
+        result = ingest.execute_in_process(
+            partition_key=key, instance=instance, run_config=QUIET_LOGGING, raise_on_error=False
+        )
+        status = "ok" if result.success else "FAILED"
+        print(
+            f"[{index:>3}/{len(days)}] {key}  ingest {status:<6} {time.monotonic() - t0:6.1f} s",
+            file=out,
+            flush=True,
+        )
+        if result.success:
+            summary.partitions_ok.append(key)
+        else:
+            summary.partitions_failed[key] = _failure_text(result)
+    if not ingest_only and _has_job(defs, "refresh_derived"):
+        t0 = time.monotonic()
+        result = defs.resolve_job_def("refresh_derived").execute_in_process(
+            instance=instance, run_config=QUIET_LOGGING, raise_on_error=False
+        )
+        summary.derived_ok = result.success
+        if not result.success:
+            summary.derived_error = _failure_text(result)
+        status = "ok" if result.success else "FAILED"
+        print(
+            f"[derived] staging, marts and reports {status} {time.monotonic() - t0:6.1f} s",
+            file=out,
+            flush=True,
+        )
+    summary.seconds = time.monotonic() - began
+    return summary
+
+
+def _has_job(defs, name: str) -> bool:
+    return any(job.name == name for job in defs.jobs or [])
+
+
+def print_summary(summary: RunSummary, out=sys.stdout) -> None:
+    from observability_assets.definitions import RESOURCES
+
+    warehouse = RESOURCES["warehouse"].get()
+    print("", file=out)
+    print(
+        f"Partitions: {len(summary.partitions_ok)} ok, {len(summary.partitions_failed)} failed "
+        f"in {summary.seconds:.1f} s",
+        file=out,
+    )
+    for key, error in summary.partitions_failed.items():
+        print(f"  {key}: {error}", file=out)
+    if summary.derived_error:
+        print(f"  derived: {summary.derived_error}", file=out)
+    counts = warehouse.query(
+        "SELECT table_schema || '.' || table_name AS table_name, estimated_size AS rows "
+        "FROM duckdb_tables() ORDER BY table_schema, table_name"
+    )
+    print("\nWarehouse tables (rows):", file=out)
+    for row in counts.itertuples():
+        print(f"  {row.table_name:<32} {row.rows:>12,}", file=out)
+    print(f"\nWarehouse: {warehouse.path}\nAnalyst snapshot (read-only): {warehouse.snapshot_path}", file=out)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    summary = run_range(args.start, args.end, ingest_only=args.ingest_only)
+    print_summary(summary)
+    return 0 if summary.ok else 1
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from observability_assets.demo.embedded import demo_spec_from_env
+    from observability_assets.demo.verify import verify_against_simulation
+
+    spec = demo_spec_from_env()
+    end = spec.start + timedelta(days=spec.days - 1)
+    print(f"Vigil demo: simulated organisation seed {spec.seed}, {spec.start} to {end}\n", flush=True)
+    summary = run_range(spec.start, end)
+    print_summary(summary)
+    if not summary.ok:
+        return 1
+    problems = verify_against_simulation(spec)
+    if problems:
+        print(
+            "\nDEMO CHECK FAILED: the warehouse does not equal the simulated organisation:", file=sys.stderr
+        )
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    print("\nDemo check: the warehouse equals the simulated organisation (every run attempt and job).")
+    return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vigil", description="Vigil reliability observability (Dagster + DuckDB)."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser(
+        "run", help="materialize the daily partitions in a range, then everything downstream"
+    )
+    run.add_argument("--from", dest="start", type=_day, required=True, help="first day (UTC), YYYY-MM-DD")
+    run.add_argument("--to", dest="end", type=_day, required=True, help="last day (UTC), YYYY-MM-DD")
+    run.add_argument("--ingest-only", action="store_true", help="skip the derived tables")
+    run.set_defaults(handler=_cmd_run)
+
+    demo = commands.add_parser("demo", help="run the whole demo window and check it against the simulation")
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""The one composition root of the Vigil code location.
+
+Loading this module reads environment variables and parses SQL model files, nothing more: no
+database is opened and no network call is made until an asset runs.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+import dagster as dg
+
+from observability_assets.ingest.github_actions import RECRAWL_DAYS, github_actions_runs
+from observability_assets.partitions import DAILY
+from resources.github import GitHubResource
+from resources.warehouse import WarehouseResource
+
+
+def env_or(name: str, default: Any) -> Any:
+    """`EnvVar(name)` when it is set (so the UI shows where a value comes from), else the default."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+RESOURCES = {
+    "warehouse": WarehouseResource(path=env_or("VIGIL_WAREHOUSE", "data/warehouse.duckdb")),
+    "github": GitHubResource(
+        api_url=env_or("GITHUB_API_URL", "demo"),
+        token=env_or("GITHUB_TOKEN", None),
+        repos=env_or("VIGIL_GITHUB_REPOS", ""),
+    ),
+}
+
+ASSETS: list[dg.AssetsDefinition] = [github_actions_runs]
+
+_partitioned = [a for a in ASSETS if a.partitions_def is not None]
+DAILY_SELECTION = dg.AssetSelection.assets(*_partitioned)
+
+daily_ingest_job = dg.define_asset_job(
+    "daily_ingest",
+    selection=DAILY_SELECTION,
+    partitions_def=DAILY,
+    description="Ingest one UTC day from every source (CI runs and jobs, test results).",
+)
+
+refresh_derived_job = dg.define_asset_job(
+    "refresh_derived",
+    selection=dg.AssetSelection.all() - DAILY_SELECTION,
+    description="Rebuild every unpartitioned derived table (staging, marts, reports) from the raw layer.",
+)
+
+
+@dg.schedule(job=daily_ingest_job, cron_schedule="15 2 * * *", execution_timezone="UTC")
+def daily_ingest_schedule(context: dg.ScheduleEvaluationContext):
+    """Ingest yesterday and re-crawl the days before it, which re-runs and late completions change."""
+    today = context.scheduled_execution_time.date()
+    first = DAILY.start.date()
+    for back in range(1, RECRAWL_DAYS + 1):
+        day = today - timedelta(days=back)
+        if day >= first:
+            key = day.isoformat()
+            yield dg.RunRequest(run_key=f"{key}@{today.isoformat()}", partition_key=key)
+
+
+refresh_derived_schedule = dg.ScheduleDefinition(
+    job=refresh_derived_job, cron_schedule="0 3 * * *", execution_timezone="UTC"
+)
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    jobs=[daily_ingest_job, refresh_derived_job],
+    schedules=[daily_ingest_schedule, refresh_derived_schedule],
+    resources=RESOURCES,
+)

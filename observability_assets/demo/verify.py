@@ -1,0 +1,98 @@
+"""Check the warehouse against the simulated organisation it was loaded from.
+
+The demo is also a test: what the crawler wrote must equal the simulator's truth row for row, so a
+regression anywhere between the API server, the client and the loader fails `make demo` loudly.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from observability_assets.core.contract import CI_JOBS, CI_RUNS, Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from observability_assets.demo.simulator import OrgSpec
+    from resources.warehouse import Warehouse
+
+LOAD_COLUMNS = {"partition_day", "ingested_at"}
+
+
+def _normalise(frame: pd.DataFrame, spec: Table) -> pd.DataFrame:
+    import pandas as pd
+
+    columns = [c for c in spec.column_names if c not in LOAD_COLUMNS]
+    out = frame[columns].copy()
+    for column in out.columns:
+        series = out[column]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            out[column] = series.astype("datetime64[us]")
+        elif (
+            series.dtype == object
+            and series.map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any()
+        ):
+            out[column] = series.map(lambda v: tuple(v) if v is not None else None)
+        else:
+            out[column] = series.astype(object).where(series.notna(), None)
+    return out.sort_values(list(spec.key)).reset_index(drop=True)
+
+
+def diff_table(expected: pd.DataFrame, actual: pd.DataFrame, spec: Table, limit: int = 5) -> list[str]:
+    """Human-readable differences between two frames of one contract table ([] when equal)."""
+    want, have = _normalise(expected, spec), _normalise(actual, spec)
+    key = list(spec.key)
+    problems: list[str] = []
+    want_keys = set(map(tuple, want[key].itertuples(index=False)))
+    have_keys = set(map(tuple, have[key].itertuples(index=False)))
+    if missing := want_keys - have_keys:
+        problems.append(f"{spec.qualified_name}: {len(missing)} rows missing, e.g. {sorted(missing)[:limit]}")
+    if extra := have_keys - want_keys:
+        problems.append(f"{spec.qualified_name}: {len(extra)} unexpected rows, e.g. {sorted(extra)[:limit]}")
+    if len(have) != len(have_keys):
+        problems.append(f"{spec.qualified_name}: {len(have) - len(have_keys)} duplicate rows")
+    if problems:
+        return problems
+    for column in want.columns:
+        differs = [
+            (tuple(want.loc[i, key]), want.at[i, column], have.at[i, column])
+            for i in range(len(want))
+            if not _same(want.at[i, column], have.at[i, column])
+        ]
+        if differs:
+            problems.append(
+                f"{spec.qualified_name}.{column}: {len(differs)} rows differ, e.g. {differs[:limit]}"
+            )
+    return problems
+
+
+def _is_missing(value: object) -> bool:
+    import pandas as pd
+
+    return value is None or (not isinstance(value, tuple) and bool(pd.isna(value)))
+
+
+def _same(a: object, b: object) -> bool:
+    if _is_missing(a) or _is_missing(b):
+        return _is_missing(a) and _is_missing(b)
+    return bool(a == b)
+
+
+def verify_against_simulation(spec: OrgSpec, warehouse: Warehouse | None = None) -> list[str]:
+    from observability_assets.demo.simulator import simulate
+
+    if warehouse is None:
+        from observability_assets.definitions import RESOURCES
+
+        warehouse = RESOURCES["warehouse"].get()
+    org = simulate(spec)
+    window = [spec.start.isoformat(), (spec.start + timedelta(days=spec.days - 1)).isoformat()]
+    problems: list[str] = []
+    for table_spec, expected in ((CI_RUNS, org.runs_frame()), (CI_JOBS, org.jobs_frame())):
+        actual = warehouse.query(
+            f"SELECT * FROM {table_spec.qualified_name} WHERE partition_day BETWEEN ? AND ?",  # noqa: S608
+            window,
+        )
+        problems += diff_table(expected, actual, table_spec)
+    return problems

@@ -1,0 +1,344 @@
+"""The DuckDB warehouse: one file, one writer at a time, many readers of a published snapshot.
+
+DuckDB lets only one process open a database file read-write. Dagster runs steps in separate
+processes and analysts query while runs write, so every access here goes through a cross-process
+file lock that is held only around a short read or write (never while computing or calling the
+network). After each write the file is checkpointed and copied atomically to a read-only analyst
+snapshot, which the DuckDB CLI and notebooks open without ever blocking a run.
+
+Nothing here touches the disk at import time or when the resource is constructed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+from pydantic import Field
+
+from observability_assets.core.contract import SCHEMAS, TABLES, Table, table
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+
+    Frame = pd.DataFrame | pa.Table
+
+# Files written with this storage version open in the DuckDB CLI that analysts can install from
+# PyPI (duckdb-cli 1.5.x); the default of duckdb 2.x would not (FACTS.md: "version number 69").
+STORAGE_COMPATIBILITY_VERSION = "v1.5.0"
+
+
+class WarehouseLockTimeout(TimeoutError):
+    """Raised when the warehouse lock could not be taken in time; names the holder."""
+
+
+@dataclass
+class WarehouseLock:
+    """Cross-process lock with bounded, jittered waiting and a record of who holds it."""
+
+    path: Path
+    timeout_s: float = 120.0
+    poll_min_s: float = 0.01
+    poll_max_s: float = 0.25
+    _depth: int = field(default=0, init=False)
+    _lock: Any = field(default=None, init=False)
+
+    @property
+    def holder_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".holder")
+
+    @contextmanager
+    def hold(self, purpose: str) -> Iterator[None]:
+        # Re-entrant within one object so a write may call helpers that also take the lock.
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        from filelock import FileLock, Timeout
+
+        if self._lock is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = FileLock(str(self.path), thread_local=False)
+        deadline = time.monotonic() + self.timeout_s
+        delay = self.poll_min_s
+        while True:
+            try:
+                self._lock.acquire(timeout=0)
+                break
+            except Timeout:
+                if time.monotonic() >= deadline:
+                    raise WarehouseLockTimeout(
+                        f"warehouse lock {self.path} not acquired within {self.timeout_s:.0f} s "
+                        f"for {purpose!r}; held by {self._describe_holder()}"
+                    ) from None
+                # Jitter spreads out waiters so four runs finishing together do not stampede.
+                time.sleep(random.uniform(self.poll_min_s, delay))
+                delay = min(delay * 2, self.poll_max_s)
+        self._depth = 1
+        try:
+            self.holder_path.write_text(
+                json.dumps(
+                    {
+                        "pid": os.getpid(),
+                        "host": socket.gethostname(),
+                        "purpose": purpose,
+                        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                    }
+                )
+            )
+            yield
+        finally:
+            self._depth = 0
+            self._lock.release()
+
+    def _describe_holder(self) -> str:
+        try:
+            info = json.loads(self.holder_path.read_text())
+        except (OSError, ValueError):
+            return "an unknown process"
+        return f"pid {info.get('pid')} on {info.get('host')} ({info.get('purpose')!r}, since {info.get('since')})"
+
+
+class Warehouse:
+    """Short, locked access to the warehouse file plus the analyst snapshot it publishes."""
+
+    def __init__(
+        self, path: str | Path, snapshot_path: str | Path | None = None, lock_timeout_s: float = 120.0
+    ):
+        self.path = Path(path)
+        self.snapshot_path = Path(snapshot_path) if snapshot_path else default_snapshot_path(self.path)
+        self.lock = WarehouseLock(self.path.with_name(self.path.name + ".lock"), timeout_s=lock_timeout_s)
+        self._schema_ready = False
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return duckdb.connect(
+            str(self.path), config={"storage_compatibility_version": STORAGE_COMPATIBILITY_VERSION}
+        )
+
+    @contextmanager
+    def read(self, purpose: str = "read") -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for a short read. Keep the block small: the lock is held throughout."""
+        with self.lock.hold(purpose):
+            con = self._connect()
+            try:
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def write(self, purpose: str = "write", publish: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for a short write; on success the analyst snapshot is republished."""
+        with self.lock.hold(purpose):
+            con = self._connect()
+            try:
+                if not self._schema_ready:
+                    create_schema(con)
+                    self._schema_ready = True
+                yield con
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            if publish:
+                self._publish_snapshot()
+
+    def _publish_snapshot(self) -> None:
+        # Copy then rename: readers see either the old or the new snapshot, never half of one.
+        # An analyst holding the old file open keeps reading the old inode undisturbed.
+        self.snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.snapshot_path.with_name(f".{self.snapshot_path.name}.{os.getpid()}.tmp")
+        shutil.copyfile(self.path, tmp)
+        os.replace(tmp, self.snapshot_path)
+
+    def ensure_schema(self) -> None:
+        with self.write("ensure schema"):
+            pass
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        with self.read("query") as con:
+            return con.execute(sql, params or []).df()
+
+    def replace_partition(
+        self,
+        target: Table | str,
+        partition_key: str,
+        frame: Frame,
+        computed: Mapping[str, str] | None = None,
+    ) -> int:
+        """Replace exactly one daily partition of `target` with `frame`, in one transaction.
+
+        `frame` (pandas or Arrow) holds contract columns; `partition_day` and `ingested_at` are
+        filled in here. `computed` maps a column to a SQL expression over the frame's columns, so
+        per-row work such as hashing runs inside DuckDB instead of Python.
+        """
+        spec = target if isinstance(target, Table) else table(target)
+        counts = self.replace_partitions(partition_key, {spec: frame}, {spec.qualified_name: computed or {}})
+        return counts[spec.qualified_name]
+
+    def replace_partitions(
+        self,
+        partition_key: str,
+        frames: Mapping[Table | str, Frame],
+        computed: Mapping[str, Mapping[str, str]] | None = None,
+        rejections: tuple[str, list[tuple[str, str]]] | None = None,
+    ) -> dict[str, int]:
+        """Replace one partition of several tables (and, optionally, the partition's rejections
+        of one source) in a single transaction: readers see all of the new day or none of it."""
+        specs = [(f if isinstance(f, Table) else table(f), frame) for f, frame in frames.items()]
+        plans = []
+        for spec, frame in specs:
+            if spec.partition_column is None:
+                raise ValueError(f"{spec.qualified_name} is not partitioned")
+            plans.append(
+                (spec, frame, _select_list(spec, frame, (computed or {}).get(spec.qualified_name, {})))
+            )
+        names = ", ".join(spec.qualified_name for spec, _ in specs)
+        counts: dict[str, int] = {}
+        # Identifiers below come from contract.py, never from data; every value is a parameter.
+        with self.write(f"replace {names} partition {partition_key}") as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for spec, frame, select in plans:
+                    con.register("incoming_frame", frame)
+                    con.execute(
+                        f"DELETE FROM {spec.qualified_name} WHERE {spec.partition_column} = CAST(? AS DATE)",  # noqa: S608
+                        [partition_key],
+                    )
+                    columns = ", ".join(quote_identifier(c) for c in spec.column_names)
+                    insert = (
+                        f"INSERT INTO {spec.qualified_name} ({columns}) SELECT {select} FROM incoming_frame"  # noqa: S608
+                    )
+                    con.execute(insert, [partition_key])
+                    con.unregister("incoming_frame")
+                    # fetchall, not fetchone: DuckDB 2 refuses new work while a result is unfinished.
+                    ((counts[spec.qualified_name],),) = con.execute(
+                        f"SELECT count(*) FROM {spec.qualified_name} WHERE {spec.partition_column} = CAST(? AS DATE)",  # noqa: S608
+                        [partition_key],
+                    ).fetchall()
+                if rejections is not None:
+                    _replace_rejections(con, rejections[0], partition_key, rejections[1])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return counts
+
+    def record_rejections(self, source: str, partition_key: str, rejections: list[tuple[str, str]]) -> None:
+        """Replace the rejections of one (source, partition) with `(path_or_url, reason)` pairs."""
+        with self.write(f"record rejections {source} {partition_key}") as con:
+            con.execute("BEGIN TRANSACTION")
+            _replace_rejections(con, source, partition_key, rejections)
+            con.execute("COMMIT")
+
+
+def _replace_rejections(
+    con: duckdb.DuckDBPyConnection, source: str, partition_key: str, rejections: list[tuple[str, str]]
+) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(rejections, columns=["path_or_url", "reason"], dtype="string")
+    con.register("incoming_rejections", frame)
+    con.execute(
+        "DELETE FROM ops.rejected_inputs WHERE source = ? AND partition_key = ?", [source, partition_key]
+    )
+    con.execute(
+        "INSERT INTO ops.rejected_inputs (source, path_or_url, reason, seen_at, partition_key) "
+        "SELECT ?, path_or_url, reason, CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP), ? FROM incoming_rejections",
+        [source, partition_key],
+    )
+    con.unregister("incoming_rejections")
+
+
+def _select_list(spec: Table, frame: Frame, computed: Mapping[str, str]) -> str:
+    present = set(frame.column_names if hasattr(frame, "column_names") else frame.columns)
+    unknown = present - set(spec.column_names)
+    if unknown:
+        raise ValueError(f"columns {sorted(unknown)} are not in {spec.qualified_name}'s contract")
+    parts = []
+    for column in spec.columns:
+        if column.name in computed:
+            expr = computed[column.name]
+        elif column.name == spec.partition_column:
+            expr = "CAST(? AS DATE)"
+        elif column.name == "ingested_at":
+            expr = "CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP)"
+        elif column.name in present:
+            expr = f"CAST({quote_identifier(column.name)} AS {column.sql_type})"
+        else:
+            expr = f"CAST(NULL AS {column.sql_type})"
+        parts.append(f'{expr} AS "{column.name}"')
+    return ", ".join(parts)
+
+
+def default_snapshot_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.snapshot{path.suffix}")
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every schema and contract table if missing, add new columns, and (re)write comments."""
+    for schema in SCHEMAS:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for spec in TABLES:
+        columns = ", ".join(f"{quote_identifier(c.name)} {c.sql_type}" for c in spec.columns)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {spec.qualified_name} ({columns})")
+        for column in spec.columns:
+            con.execute(
+                f"ALTER TABLE {spec.qualified_name} ADD COLUMN IF NOT EXISTS {quote_identifier(column.name)} {column.sql_type}"
+            )
+        con.execute(f"COMMENT ON TABLE {spec.qualified_name} IS {_sql_literal(spec.comment)}")
+        for column in spec.columns:
+            con.execute(
+                f"COMMENT ON COLUMN {spec.qualified_name}.{quote_identifier(column.name)} IS {_sql_literal(column.comment)}"
+            )
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a column name from the contract (some, such as `at`, are SQL keywords)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_literal(text: str) -> str:
+    # COMMENT ON takes no parameters; the text is our own constant from contract.py, never data.
+    return "'" + text.replace("'", "''") + "'"
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """Dagster resource for the DuckDB warehouse (env `VIGIL_WAREHOUSE`)."""
+
+    path: str = Field(default="data/warehouse.duckdb", description="DuckDB file of the warehouse.")
+    snapshot_path: str = Field(
+        default="", description="Read-only analyst snapshot; defaults to <name>.snapshot.duckdb beside it."
+    )
+    lock_timeout_s: float = Field(default=120.0, description="Longest wait for the warehouse lock.")
+
+    def get(self) -> Warehouse:
+        return _warehouse_for(self.path, self.snapshot_path, self.lock_timeout_s)
+
+
+_WAREHOUSES: dict[tuple[str, str, float], Warehouse] = {}
+
+
+def _warehouse_for(path: str, snapshot_path: str, lock_timeout_s: float) -> Warehouse:
+    # One Warehouse per process and path, so schema creation happens once per process.
+    key = (str(Path(path).resolve()), snapshot_path, lock_timeout_s)
+    if key not in _WAREHOUSES:
+        _WAREHOUSES[key] = Warehouse(path, snapshot_path or None, lock_timeout_s)
+    return _WAREHOUSES[key]
