@@ -4,18 +4,20 @@ Loading this module reads environment variables and parses SQL model files, noth
 database is opened and no network call is made until an asset runs.
 """
 
-from __future__ import annotations
-
 import os
 from datetime import timedelta
 from typing import Any
 
 import dagster as dg
+from dagster import ScheduleEvaluationContext
 
 from observability_assets.ingest.github_actions import RECRAWL_DAYS, github_actions_runs
+from observability_assets.ingest.junit_collect import JUnitSourceConfig
+from observability_assets.ingest.junit_reports import junit_test_results
 from observability_assets.partitions import DAILY
 from resources.github import GitHubResource
 from resources.warehouse import WarehouseResource
+from sensors.junit_landing import junit_landing_sensor, test_results_job
 
 
 def env_or(name: str, default: Any) -> Any:
@@ -30,9 +32,14 @@ RESOURCES = {
         token=env_or("GITHUB_TOKEN", None),
         repos=env_or("VIGIL_GITHUB_REPOS", ""),
     ),
+    "junit_sources": JUnitSourceConfig(
+        artifact_patterns=env_or("VIGIL_JUNIT_ARTIFACTS", "*junit*,*test-results*,*test-report*,*surefire*"),
+        report_glob=env_or("VIGIL_JUNIT_GLOB", "**/*.xml"),
+        landing_dir=env_or("VIGIL_JUNIT_LANDING", "data/landing/junit"),
+    ),
 }
 
-ASSETS: list[dg.AssetsDefinition] = [github_actions_runs]
+ASSETS: list[dg.AssetsDefinition] = [github_actions_runs, junit_test_results]
 
 _partitioned = [a for a in ASSETS if a.partitions_def is not None]
 DAILY_SELECTION = dg.AssetSelection.assets(*_partitioned)
@@ -40,7 +47,6 @@ DAILY_SELECTION = dg.AssetSelection.assets(*_partitioned)
 daily_ingest_job = dg.define_asset_job(
     "daily_ingest",
     selection=DAILY_SELECTION,
-    partitions_def=DAILY,
     description="Ingest one UTC day from every source (CI runs and jobs, test results).",
 )
 
@@ -52,7 +58,7 @@ refresh_derived_job = dg.define_asset_job(
 
 
 @dg.schedule(job=daily_ingest_job, cron_schedule="15 2 * * *", execution_timezone="UTC")
-def daily_ingest_schedule(context: dg.ScheduleEvaluationContext):
+def daily_ingest_schedule(context: ScheduleEvaluationContext):
     """Ingest yesterday and re-crawl the days before it, which re-runs and late completions change."""
     today = context.scheduled_execution_time.date()
     first = DAILY.start.date()
@@ -69,7 +75,8 @@ refresh_derived_schedule = dg.ScheduleDefinition(
 
 defs = dg.Definitions(
     assets=ASSETS,
-    jobs=[daily_ingest_job, refresh_derived_job],
+    jobs=[daily_ingest_job, refresh_derived_job, test_results_job],
     schedules=[daily_ingest_schedule, refresh_derived_schedule],
+    sensors=[junit_landing_sensor],
     resources=RESOURCES,
 )

@@ -140,6 +140,7 @@ class Warehouse:
         with self.lock.hold(purpose):
             con = self._connect()
             try:
+                self._ensure_schema(con)
                 yield con
             finally:
                 con.close()
@@ -150,15 +151,19 @@ class Warehouse:
         with self.lock.hold(purpose):
             con = self._connect()
             try:
-                if not self._schema_ready:
-                    create_schema(con)
-                    self._schema_ready = True
+                self._ensure_schema(con)
                 yield con
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
             if publish:
                 self._publish_snapshot()
+
+    def _ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
+        # Once per process: readers of a fresh warehouse see empty contract tables, not errors.
+        if not self._schema_ready:
+            create_schema(con)
+            self._schema_ready = True
 
     def _publish_snapshot(self) -> None:
         # Copy then rename: readers see either the old or the new snapshot, never half of one.
@@ -198,10 +203,11 @@ class Warehouse:
         partition_key: str,
         frames: Mapping[Table | str, Frame],
         computed: Mapping[str, Mapping[str, str]] | None = None,
-        rejections: tuple[str, list[tuple[str, str]]] | None = None,
+        rejections: Mapping[str, list[tuple[str, str]]] | None = None,
     ) -> dict[str, int]:
-        """Replace one partition of several tables (and, optionally, the partition's rejections
-        of one source) in a single transaction: readers see all of the new day or none of it."""
+        """Replace one partition of several tables (and, optionally, the partition's rejections,
+        as `{source: [(path_or_url, reason)]}`) in a single transaction: readers see all of the
+        new day or none of it."""
         specs = [(f if isinstance(f, Table) else table(f), frame) for f, frame in frames.items()]
         plans = []
         for spec, frame in specs:
@@ -233,8 +239,8 @@ class Warehouse:
                         f"SELECT count(*) FROM {spec.qualified_name} WHERE {spec.partition_column} = CAST(? AS DATE)",  # noqa: S608
                         [partition_key],
                     ).fetchall()
-                if rejections is not None:
-                    _replace_rejections(con, rejections[0], partition_key, rejections[1])
+                for source, rejected in (rejections or {}).items():
+                    _replace_rejections(con, source, partition_key, rejected)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

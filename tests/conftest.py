@@ -29,3 +29,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     """Tests never read the developer's configuration or write into the repository's data/."""
     for name in ("GITHUB_API_URL", "GITHUB_TOKEN", "VIGIL_GITHUB_REPOS", "VIGIL_WAREHOUSE"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / ".dagster_home"))
+    (tmp_path / ".dagster_home").mkdir()
+    (tmp_path / ".dagster_home" / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    monkeypatch.chdir(tmp_path)

@@ -49,6 +49,7 @@ def embedded_github(spec: OrgSpec | None = None, state_dir: str = "data/demo") -
     # A fresh random token per process: the demo exercises real Authorization handling, and a
     # token that leaks into a log would be caught by the same tests as a real one.
     token = secrets.token_hex(16)
-    server = GitHubServer(org, token=token, issues_state_path=state / "github_issues.json")
+    # The simulated API is generous: a full demo crawl needs far more than 5,000 requests an hour.
+    server = GitHubServer(org, token=token, issues_state_path=state / "github_issues.json", rate_limit=10**9)
     url = server.start()
     return EmbeddedGitHub(url=url, token=token, repos=list(org.repos))

@@ -79,7 +79,10 @@ def _same(a: object, b: object) -> bool:
     return bool(a == b)
 
 
-def verify_against_simulation(spec: OrgSpec, warehouse: Warehouse | None = None) -> list[str]:
+def verify_against_simulation(
+    spec: OrgSpec, warehouse: Warehouse | None = None, repos: list[str] | None = None
+) -> list[str]:
+    """Differences between the warehouse and the simulation (limited to `repos` when given)."""
     from observability_assets.demo.simulator import simulate
 
     if warehouse is None:
@@ -90,6 +93,8 @@ def verify_against_simulation(spec: OrgSpec, warehouse: Warehouse | None = None)
     window = [spec.start.isoformat(), (spec.start + timedelta(days=spec.days - 1)).isoformat()]
     problems: list[str] = []
     for table_spec, expected in ((CI_RUNS, org.runs_frame()), (CI_JOBS, org.jobs_frame())):
+        if repos is not None:
+            expected = expected[expected["repo"].isin(repos)]
         actual = warehouse.query(
             f"SELECT * FROM {table_spec.qualified_name} WHERE partition_day BETWEEN ? AND ?",  # noqa: S608
             window,

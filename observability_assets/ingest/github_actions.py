@@ -9,8 +9,6 @@ daily schedule therefore re-crawls the last `RECRAWL_DAYS` days; conditional req
 re-reading unchanged runs free of rate limit, so the overlap costs little.
 """
 
-from __future__ import annotations
-
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,10 +18,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
+from dagster import AssetExecutionContext
 
 from observability_assets.core.contract import CI_JOBS, CI_RUNS
 from observability_assets.core.github_rows import JOB_FIELDS, RUN_FIELDS, TIMESTAMP_FIELDS, job_row, run_row
-from observability_assets.ingest.github_source import GitHubSource, open_github
+from observability_assets.ingest.github_source import (
+    GitHubSource,
+    open_github,
+    permanent_github_errors_fail_fast,
+)
 from observability_assets.metadata import column_schema
 from observability_assets.partitions import DAILY
 from resources.github import GitHubClient, GitHubResource
@@ -45,7 +48,7 @@ class DayCrawl:
 def crawl_day(make_client: Callable[[], GitHubClient], repos: list[str], day: date) -> DayCrawl:
     """Every attempt and job of the runs created on `day` (UTC) in `repos`."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    end = start + timedelta(days=1) - timedelta(seconds=1)
+    end = start + timedelta(days=1)  # exclusive
     lister = make_client()
     latest = [(repo, run) for repo in repos for run in lister.list_runs_created(repo, start, end)]
 
@@ -118,13 +121,14 @@ def rows_to_frame(rows: list[dict[str, Any]], columns: tuple[str, ...]):
     ),
 )
 def github_actions_runs(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, github: GitHubResource
+    context: AssetExecutionContext, warehouse: WarehouseResource, github: GitHubResource
 ) -> Iterator[dg.MaterializeResult]:
     """Crawl the partition's day of GitHub Actions runs and jobs and replace it in the warehouse."""
     day = date.fromisoformat(context.partition_key)
-    source: GitHubSource = open_github(github)
     started = time.monotonic()
-    crawl = crawl_day(source.make_client, source.repos, day)
+    with permanent_github_errors_fail_fast():
+        source: GitHubSource = open_github(github)
+        crawl = crawl_day(source.make_client, source.repos, day)
     crawl_s = time.monotonic() - started
 
     counts = warehouse.get().replace_partitions(

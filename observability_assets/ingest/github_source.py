@@ -7,10 +7,16 @@ GitHub REST API base URL (https://api.github.com or a GitHub Enterprise `/api/v3
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from resources.github import GitHubClient, GitHubResource
+import dagster as dg
+
+from resources.github import GitHubClient, GitHubError, GitHubRateLimited, GitHubResource
+
+# Answers that another try cannot change: bad credentials, missing permission, unknown repository.
+PERMANENT_STATUSES = frozenset({401, 403, 404, 410, 422})
 
 
 @dataclass(frozen=True)
@@ -48,3 +54,18 @@ def _selected(spec: str, available: list[str]) -> list[str]:
     if unknown:
         raise ValueError(f"repositories {unknown} are not in the simulated organisation {available}")
     return wanted
+
+
+@contextmanager
+def permanent_github_errors_fail_fast() -> Iterator[None]:
+    """Let the asset's RetryPolicy retry transient trouble but not a wrong token or repository."""
+    try:
+        yield
+    except GitHubRateLimited:
+        raise
+    except GitHubError as error:
+        if error.status in PERMANENT_STATUSES:
+            raise dg.Failure(
+                description=f"GitHub refused the request: {error}", allow_retries=False
+            ) from None
+        raise

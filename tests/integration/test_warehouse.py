@@ -27,9 +27,11 @@ def _runs(n: int, day: str = "2026-10-01", offset: int = 0) -> pd.DataFrame:
 
 
 def test_constructing_the_resource_touches_no_file(tmp_path: Path) -> None:
-    resource = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    folder = tmp_path / "warehouse"
+    folder.mkdir()
+    resource = WarehouseResource(path=str(folder / "w.duckdb"))
     resource.get()
-    assert list(tmp_path.iterdir()) == []
+    assert list(folder.iterdir()) == []
 
 
 def test_replace_partition_replaces_exactly_one_day(tmp_path: Path) -> None:
@@ -54,7 +56,9 @@ def test_failed_write_leaves_the_previous_partition_whole(tmp_path: Path) -> Non
     wh.replace_partition("raw.ci_runs", "2026-10-01", _runs(5))
     bad = _runs(5).assign(run_attempt=["not a number"] * 5)
     with pytest.raises(duckdb.ConversionException):
-        wh.replace_partitions("2026-10-01", {"raw.ci_jobs": pd.DataFrame({"repo": ["x"]}), "raw.ci_runs": bad})
+        wh.replace_partitions(
+            "2026-10-01", {"raw.ci_jobs": pd.DataFrame({"repo": ["x"]}), "raw.ci_runs": bad}
+        )
     assert wh.query("SELECT count(*) AS n FROM raw.ci_runs")["n"][0] == 5
     assert wh.query("SELECT count(*) AS n FROM raw.ci_jobs")["n"][0] == 0
 
@@ -74,7 +78,9 @@ def test_tables_and_columns_carry_comments(tmp_path: Path) -> None:
         "WHERE schema_name IN ('raw', 'ops') AND (comment IS NULL OR comment = '')"
     )
     assert missing.empty, missing
-    tables = wh.query("SELECT comment FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = 'ci_runs'")
+    tables = wh.query(
+        "SELECT comment FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = 'ci_runs'"
+    )
     assert "run attempt" in tables["comment"][0]
 
 

@@ -1,0 +1,370 @@
+"""Collecting JUnit reports for raw.test_results: artifacts, landing drops, Arrow assembly.
+
+Two sources fill one daily partition (the day the run was created, as for raw.ci_runs):
+
+1. **Run artifacts.** For every run of the partition the artifacts whose name matches
+   `VIGIL_JUNIT_ARTIFACTS` (comma-separated globs) are downloaded through the GitHub resource
+   (size-capped, cached on disk by artifact id since artifacts never change), opened with the
+   guarded unzip in `core.archives`, and the members matching `VIGIL_JUNIT_GLOB` are parsed.
+   The attempt an artifact belongs to is the one whose time span holds the artifact's creation;
+   the job is the attempt's job whose slugged name the artifact name carries (`junit-<job>`).
+2. **Landing folder** (`VIGIL_JUNIT_LANDING`) for CI systems other than GitHub Actions. Each drop
+   is a folder holding a sidecar `vigil.json` and any number of reports (`*.xml` or `*.zip`):
+
+       {"repo": "acme/api", "run_id": 981, "run_attempt": 1, "commit": "<40-hex sha>",
+        "branch": "main", "job": "unit tests", "created_at": "2026-10-03T10:00:00Z"}
+
+   `repo`, `run_id` and `commit` are required; `created_at` (UTC) picks the partition and
+   defaults to the sidecar's modification time. The `junit_landing_sensor` notices new drops.
+
+Every hostile or broken file is recorded in `ops.rejected_inputs` with its reason and the rest of
+the partition loads; all of it (rows and rejections) is replaced in one transaction.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+from pydantic import Field
+
+from observability_assets.core.archives import ArchiveMember, iter_zip_reports
+from observability_assets.core.errors import Rejection
+from observability_assets.core.junit import parse_many
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from resources.github import GitHubClient
+
+ARTIFACT_SOURCE = "junit_artifact"
+LANDING_SOURCE = "junit_landing"
+SIDECAR = "vigil.json"
+DOWNLOAD_WORKERS = 4
+
+
+class JUnitSourceConfig(dg.ConfigurableResource):
+    """Where test reports come from (env `VIGIL_JUNIT_ARTIFACTS`, `VIGIL_JUNIT_GLOB`, `VIGIL_JUNIT_LANDING`)."""
+
+    artifact_patterns: str = Field(
+        default="*junit*,*test-results*,*test-report*,*surefire*",
+        description="Comma-separated globs of artifact names that hold JUnit reports.",
+    )
+    report_glob: str = Field(
+        default="**/*.xml", description="Glob of report files inside an artifact or drop."
+    )
+    landing_dir: str = Field(
+        default="data/landing/junit", description="Landing folder for non-GitHub CI systems."
+    )
+    max_artifact_bytes: int = Field(default=512 * 1024 * 1024, description="Largest artifact zip downloaded.")
+    cache_dir: str = Field(default="data/cache/artifacts", description="Downloaded artifacts, by id.")
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+@dataclass
+class RunContext:
+    """What the partition's runs tell about the artifacts they uploaded."""
+
+    repo: str
+    run_id: int
+    head_sha: str | None
+    branch: str | None
+    # (attempt, started, finished) in attempt order.
+    attempts: list[tuple[int, datetime | None, datetime | None]] = field(default_factory=list)
+    # attempt -> [(job slug, job id)], longest slug first so "test-ubuntu-latest-4" beats "test".
+    jobs: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
+
+    def attempt_at(self, created: datetime | None) -> int:
+        if created is not None:
+            for attempt, started, finished in reversed(self.attempts):
+                if started is not None and started <= created and (finished is None or created <= finished):
+                    return attempt
+            for attempt, started, _ in reversed(self.attempts):
+                if started is not None and started <= created:
+                    return attempt
+        return self.attempts[-1][0] if self.attempts else 1
+
+    def job_for(self, attempt: int, artifact_name: str) -> int | None:
+        name = slug(artifact_name)
+        for job_slug, job_id in self.jobs.get(attempt, []):
+            if name == job_slug or name.endswith("-" + job_slug):
+                return job_id
+        return None
+
+
+def load_run_contexts(runs: Any, jobs: Any) -> list[RunContext]:
+    """Run contexts from the partition's raw.ci_runs and raw.ci_jobs rows (DataFrames)."""
+    contexts: dict[tuple[str, int], RunContext] = {}
+    for row in runs.sort_values(["repo", "run_id", "run_attempt"]).itertuples(index=False):
+        ctx = contexts.setdefault(
+            (row.repo, int(row.run_id)), RunContext(row.repo, int(row.run_id), row.head_sha, row.head_branch)
+        )
+        ctx.attempts.append((int(row.run_attempt), _utc(row.run_started_at), _utc(row.updated_at)))
+        ctx.head_sha, ctx.branch = row.head_sha, row.head_branch
+    for row in jobs.itertuples(index=False):
+        ctx = contexts.get((row.repo, int(row.run_id)))
+        if ctx is not None and row.job_name:
+            ctx.jobs.setdefault(int(row.run_attempt), []).append((slug(row.job_name), int(row.job_id)))
+    for ctx in contexts.values():
+        for entries in ctx.jobs.values():
+            entries.sort(key=lambda e: -len(e[0]))
+    return list(contexts.values())
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None or value != value:  # None or NaT
+        return None
+    stamp = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+@dataclass
+class Collected:
+    tables: list[pa.Table] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    reports: int = 0
+    artifacts: int = 0
+
+    def extend(self, other: Collected) -> None:
+        self.tables += other.tables
+        self.rejections += other.rejections
+        self.reports += other.reports
+        self.artifacts += other.artifacts
+
+
+def _with_context(table: pa.Table, context: RowContext, prefix: str) -> pa.Table:
+    """Add the run's constant columns cheaply (dictionary-encoded) and prefix report paths."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = table.num_rows
+    zeros = pa.array(np.zeros(n, dtype=np.int32))
+
+    def text(value: str | None) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(zeros, pa.array([value], pa.string()))
+
+    def integer(value: int | None) -> pa.Array:
+        return pa.nulls(n, pa.int64()) if value is None else pa.array(np.full(n, value, dtype=np.int64))
+
+    paths = table.column("report_path").combine_chunks()
+    prefixed = pa.array([f"{prefix}/{p}" for p in paths.dictionary.to_pylist()], pa.string())
+    columns = {
+        **{name: table.column(name) for name in table.column_names if name != "report_path"},
+        "report_path": pa.DictionaryArray.from_arrays(paths.indices, prefixed),
+        "repo": text(context.repo),
+        "run_id": integer(context.run_id),
+        "run_attempt": integer(context.run_attempt),
+        "job_id": integer(context.job_id),
+        "head_sha": text(context.head_sha),
+        "branch": text(context.branch),
+    }
+    return pa.table(columns, schema=loaded_schema())
+
+
+def loaded_schema() -> pa.Schema:
+    """The Arrow schema handed to the warehouse: parser columns plus the run's context."""
+    import pyarrow as pa
+
+    from observability_assets.core.junit import ARROW_SCHEMA
+
+    text = pa.dictionary(pa.int32(), pa.string())
+    return pa.schema(
+        [
+            *ARROW_SCHEMA,
+            pa.field("report_path", text),
+            pa.field("repo", text),
+            pa.field("run_id", pa.int64()),
+            pa.field("run_attempt", pa.int64()),
+            pa.field("job_id", pa.int64()),
+            pa.field("head_sha", text),
+            pa.field("branch", text),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class RowContext:
+    repo: str
+    run_id: int
+    run_attempt: int
+    job_id: int | None
+    head_sha: str | None
+    branch: str | None
+
+
+def _parse_archive_or_files(
+    entries: Iterator[tuple[str, Any]], rejections: list[Rejection], prefix: str
+) -> tuple[pa.Table | None, int]:
+    seen = 0
+
+    def sources() -> Iterator[tuple[str, Any]]:
+        nonlocal seen
+        for name, source in entries:
+            if isinstance(source, Rejection):
+                rejections.append(Rejection(f"{prefix}/{source.path}", source.reason))
+            else:
+                seen += 1
+                yield name, source
+
+    batch = parse_many(sources())
+    rejections.extend(Rejection(f"{prefix}/{r.path}", r.reason) for r in batch.rejections)
+    return (batch.table if batch.table.num_rows else None), seen
+
+
+def _zip_entries(path: Path, pattern: str, archive_name: str) -> Iterator[tuple[str, Any]]:
+    for item in iter_zip_reports(path, pattern=pattern, archive_name=archive_name):
+        yield (item.name, item) if isinstance(item, ArchiveMember) else (item.path, item)
+
+
+def collect_artifacts(make_client: Any, contexts: list[RunContext], config: JUnitSourceConfig) -> Collected:
+    """Download and parse the matching artifacts of every run; rejections never stop the rest."""
+    patterns = [p.strip() for p in config.artifact_patterns.split(",") if p.strip()]
+    cache = Path(config.cache_dir)
+    local = threading.local()
+
+    def client() -> GitHubClient:
+        if not hasattr(local, "client"):
+            local.client = make_client()
+        return local.client
+
+    def one_run(ctx: RunContext) -> Collected:
+        out = Collected()
+        gh = client()
+        for artifact in gh.list_artifacts(ctx.repo, ctx.run_id):
+            name = artifact.get("name", "")
+            if artifact.get("expired") or not any(fnmatch.fnmatch(name, p) for p in patterns):
+                continue
+            out.artifacts += 1
+            label = f"{ctx.repo}/runs/{ctx.run_id}/artifacts/{artifact['id']}({name})"
+            target = cache / ctx.repo.replace("/", "__") / f"{artifact['id']}.zip"
+            try:
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    partial = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+                    gh.download_artifact(
+                        ctx.repo, artifact["id"], partial, max_bytes=config.max_artifact_bytes
+                    )
+                    os.replace(partial, target)
+            except Exception as error:  # a failed download rejects this artifact, not the day
+                out.rejections.append(Rejection(label, f"download failed: {error}"))
+                continue
+            attempt = ctx.attempt_at(_parse_time(artifact.get("created_at")))
+            table, seen = _parse_archive_or_files(
+                _zip_entries(target, config.report_glob, label), out.rejections, label
+            )
+            out.reports += seen
+            if table is not None:
+                row = RowContext(
+                    ctx.repo, ctx.run_id, attempt, ctx.job_for(attempt, name), ctx.head_sha, ctx.branch
+                )
+                out.tables.append(_with_context(table, row, name))
+        return out
+
+    total = Collected()
+    with ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="artifacts") as pool:
+        for part in pool.map(one_run, contexts):
+            total.extend(part)
+    return total
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class LandingDrop:
+    folder: Path
+    sidecar: dict[str, Any]
+    day: str
+    mtime_ns: int
+
+
+REQUIRED_SIDECAR_KEYS = ("repo", "run_id", "commit")
+
+
+def scan_landing(landing: Path) -> tuple[list[LandingDrop], list[Rejection]]:
+    """Every drop in the landing folder with its partition day; broken sidecars are rejected."""
+    drops: list[LandingDrop] = []
+    rejections: list[Rejection] = []
+    if not landing.is_dir():
+        return drops, rejections
+    for sidecar in sorted(landing.rglob(SIDECAR)):
+        try:
+            data = json.loads(sidecar.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("the sidecar is not a JSON object")
+            missing = [k for k in REQUIRED_SIDECAR_KEYS if data.get(k) in (None, "")]
+            if missing:
+                raise ValueError(f"sidecar lacks {', '.join(missing)}")
+            int(data["run_id"])
+            stat = sidecar.stat()
+            created = _parse_time(data.get("created_at")) or datetime.fromtimestamp(stat.st_mtime, UTC)
+        except (OSError, ValueError, TypeError) as error:
+            rejections.append(Rejection(str(sidecar), f"unusable sidecar: {error}"))
+            continue
+        drops.append(LandingDrop(sidecar.parent, data, created.date().isoformat(), stat.st_mtime_ns))
+    return drops, rejections
+
+
+def collect_landing(drops: list[LandingDrop], config: JUnitSourceConfig) -> Collected:
+    out = Collected()
+    for drop in drops:
+        entries: list[tuple[str, Any]] = []
+        for path in sorted(drop.folder.rglob("*")):
+            relative = path.relative_to(drop.folder).as_posix()
+            if path.is_symlink():
+                out.rejections.append(Rejection(str(path), "symlink in landing folder"))
+            elif path.suffix == ".zip":
+                entries.extend(_zip_entries(path, config.report_glob, str(path)))
+            elif path.is_file() and path.name != SIDECAR and _glob_match(relative, config.report_glob):
+                entries.append((relative, path))
+        table, seen = _parse_archive_or_files(iter(entries), out.rejections, str(drop.folder))
+        out.reports += seen
+        if table is not None:
+            data = drop.sidecar
+            row = RowContext(
+                repo=str(data["repo"]),
+                run_id=int(data["run_id"]),
+                run_attempt=int(data.get("run_attempt") or 1),
+                job_id=None,
+                head_sha=str(data["commit"]),
+                branch=data.get("branch"),
+            )
+            out.tables.append(_with_context(table, row, drop.folder.name))
+    return out
+
+
+def _glob_match(relative: str, pattern: str) -> bool:
+    # "**/" also matches files at the top of the drop.
+    return fnmatch.fnmatch(relative, pattern) or (
+        pattern.startswith("**/") and fnmatch.fnmatch(relative, pattern[3:])
+    )
+
+
+def concat_tables(tables: list[pa.Table]) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables) if tables else loaded_schema().empty_table()
+
+
+def outcome_counts(table: pa.Table) -> dict[str, int]:
+    import pyarrow.compute as pc
+
+    return {
+        entry["values"]: entry["counts"] for entry in pc.value_counts(table.column("outcome")).to_pylist()
+    }
