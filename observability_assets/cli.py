@@ -169,7 +169,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
-    print("\nDemo check: the warehouse equals the simulated organisation (every run attempt and job).")
+    print(
+        "\nDemo check: the warehouse equals the simulated organisation "
+        "(every run attempt, job and test execution)."
+    )
     return 0
 
 

@@ -100,4 +100,41 @@ def verify_against_simulation(
             window,
         )
         problems += diff_table(expected, actual, table_spec)
+    truth = org.test_results_truth()
+    if repos is not None:
+        truth = truth[truth["repo"].isin(repos)]
+    problems += diff_test_results(truth, warehouse, window)
+    return problems
+
+
+TEST_KEY = ["repo", "run_id", "run_attempt", "job_id", "classname", "test_name", "attempt"]
+
+
+def diff_test_results(
+    truth: pd.DataFrame, warehouse: Warehouse, window: list[str], limit: int = 5
+) -> list[str]:
+    """Every simulated test execution loaded once, with its outcome (the reports carry no ids)."""
+    loaded = warehouse.query(
+        "SELECT repo, run_id, run_attempt, job_id, classname, test_name, attempt, outcome "
+        "FROM raw.test_results WHERE partition_day BETWEEN ? AND ?",
+        window,
+    )
+    want = truth[[*TEST_KEY, "outcome"]].astype({"job_id": "Int64"})
+    have = loaded.astype({"job_id": "Int64"})
+    merged = want.merge(have, on=TEST_KEY, how="outer", indicator=True, suffixes=("_simulated", "_loaded"))
+    problems = []
+    for side, label in (("left_only", "missing"), ("right_only", "unexpected")):
+        rows = merged[merged["_merge"] == side]
+        if len(rows):
+            problems.append(
+                f"raw.test_results: {len(rows)} {label} executions, e.g. {rows[TEST_KEY].head(limit).values.tolist()}"
+            )
+    both = merged[merged["_merge"] == "both"]
+    wrong = both[both["outcome_simulated"] != both["outcome_loaded"]]
+    if len(wrong):
+        problems.append(
+            f"raw.test_results: {len(wrong)} outcomes differ, e.g. {wrong.head(limit).values.tolist()}"
+        )
+    if len(loaded) != len(have.drop_duplicates(TEST_KEY)):
+        problems.append("raw.test_results: duplicate executions")
     return problems
