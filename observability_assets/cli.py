@@ -176,6 +176,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sql(args: argparse.Namespace) -> int:
+    from observability_assets.analyst import run_sql
+    from observability_assets.definitions import RESOURCES
+
+    snapshot = RESOURCES["warehouse"].get().snapshot_path
+    if not snapshot.exists():
+        print(f"no analyst snapshot at {snapshot}: run `make demo` or `vigil run` first", file=sys.stderr)
+        return 1
+    print(run_sql(snapshot, args.query, args.format), end="")
+    return 0
+
+
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -199,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the whole demo window and check it against the simulation")
     demo.set_defaults(handler=_cmd_demo)
+
+    sql = commands.add_parser("sql", help="query the read-only analyst snapshot")
+    sql.add_argument("query", help="a SQL query, e.g. \"SELECT * FROM marts.ci_daily_kpis LIMIT 5\"")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.set_defaults(handler=_cmd_sql)
     return parser
 
 

@@ -15,6 +15,7 @@ from observability_assets.ingest.github_actions import RECRAWL_DAYS, github_acti
 from observability_assets.ingest.junit_collect import JUnitSourceConfig
 from observability_assets.ingest.junit_reports import junit_test_results
 from observability_assets.partitions import DAILY
+from observability_assets.sql_models import build_sql_assets
 from resources.github import GitHubResource
 from resources.warehouse import WarehouseResource
 from sensors.junit_landing import junit_landing_sensor, test_results_job
@@ -39,7 +40,10 @@ RESOURCES = {
     ),
 }
 
-ASSETS: list[dg.AssetsDefinition] = [github_actions_runs, junit_test_results]
+SQL_ASSETS, SQL_CHECKS = build_sql_assets(partitions_def=DAILY)
+
+ASSETS: list[dg.AssetsDefinition] = [github_actions_runs, junit_test_results, *SQL_ASSETS]
+CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS]
 
 _partitioned = [a for a in ASSETS if a.partitions_def is not None]
 DAILY_SELECTION = dg.AssetSelection.assets(*_partitioned)
@@ -75,6 +79,7 @@ refresh_derived_schedule = dg.ScheduleDefinition(
 
 defs = dg.Definitions(
     assets=ASSETS,
+    asset_checks=CHECKS,
     jobs=[daily_ingest_job, refresh_derived_job, test_results_job],
     schedules=[daily_ingest_schedule, refresh_derived_schedule],
     sensors=[junit_landing_sensor],
