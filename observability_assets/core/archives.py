@@ -48,6 +48,8 @@ class ArchiveLimits:
     """Caps for one archive. Real JUnit XML compresses 7-25x; bombs compress 1,000x and more."""
 
     max_members: int = 10_000
+    # zipfile reads the whole central directory into memory; honest entries take ~100-300 bytes.
+    max_directory_bytes: int = 16 * MiB
     max_member_bytes: int = 256 * MiB
     max_total_bytes: int = 1 * GiB
     max_ratio: float = 100.0
@@ -79,7 +81,7 @@ class ArchiveMember:
             raise RejectedInput(f"unsupported compression in member: {error}") from None
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
             raise RejectedInput(f"corrupt archive member: {error}") from None
-        return _GuardedReader(raw, self.name, self._info.compress_size, self._budget, self._limits)
+        return _GuardedReader(raw, self._info.compress_size, self._budget, self._limits)
 
     def read_bytes(self) -> bytes:
         """The whole member (convenient for small files; prefer `open` for reports)."""
@@ -130,10 +132,11 @@ def _open_archive(source: Path | str | bytes | BinaryIO, limits: ArchiveLimits) 
         if isinstance(source, str | Path):
             with open(source, "rb") as handle:
                 _check_directory_size(handle, limits)
-            return zipfile.ZipFile(source)
-        stream = io.BytesIO(source) if isinstance(source, bytes | bytearray | memoryview) else source
-        _check_directory_size(stream, limits)
-        return zipfile.ZipFile(stream)  # a caller's stream stays open: ZipFile does not own it
+            archive = zipfile.ZipFile(source)
+        else:
+            stream = io.BytesIO(source) if isinstance(source, bytes | bytearray | memoryview) else source
+            _check_directory_size(stream, limits)
+            archive = zipfile.ZipFile(stream)  # a caller's stream stays open: ZipFile does not own it
     except RejectedInput:
         raise
     except OSError as error:
@@ -142,6 +145,11 @@ def _open_archive(source: Path | str | bytes | BinaryIO, limits: ArchiveLimits) 
         raise RejectedInput(f"corrupt or not a zip archive: {error}") from None
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as error:
         raise RejectedInput(f"corrupt or not a zip archive: {error}") from None
+    if len(archive.infolist()) > limits.max_members:  # the end record understated the count
+        raise RejectedInput(
+            f"archive holds {len(archive.infolist())} members, over the {limits.max_members} cap"
+        )
+    return archive
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,10 +206,17 @@ def _disguised_archive(member: ArchiveMember) -> str | None:
 
 
 def _check_directory_size(handle: BinaryIO, limits: ArchiveLimits) -> None:
-    """Refuse an archive with too many entries before zipfile loads its whole directory."""
-    entries = _declared_entries(handle)
-    if entries is not None and entries > limits.max_members:
+    """Refuse a huge archive directory before zipfile loads all of it into memory."""
+    declared = _declared_directory(handle)
+    if declared is None:
+        return  # no end record: zipfile will say what is wrong
+    entries, directory_bytes = declared
+    if entries > limits.max_members:
         raise RejectedInput(f"archive declares {entries} members, over the {limits.max_members} cap")
+    if directory_bytes > limits.max_directory_bytes:
+        raise RejectedInput(
+            f"archive directory of {directory_bytes} bytes, over the {limits.max_directory_bytes}-byte cap"
+        )
 
 
 _EOCD = b"PK\x05\x06"
@@ -209,24 +224,24 @@ _ZIP64_LOCATOR = b"PK\x06\x07"
 _ZIP64_EOCD = b"PK\x06\x06"
 
 
-def _declared_entries(handle: BinaryIO) -> int | None:
-    """Entry count from the end-of-central-directory record (zip64 aware); None if not found."""
+def _declared_directory(handle: BinaryIO) -> tuple[int, int] | None:
+    """(entries, directory bytes) from the end-of-central-directory record, zip64 aware."""
     end = handle.seek(0, io.SEEK_END)
     tail_start = max(0, end - (22 + 0xFFFF + 20))  # record + longest comment + zip64 locator
     handle.seek(tail_start)
     tail = handle.read()
     at = tail.rfind(_EOCD)
     if at < 0 or len(tail) - at < 22:
-        return None  # zipfile will say what is wrong
-    (entries,) = struct.unpack_from("<H", tail, at + 10)
+        return None
+    entries, directory_bytes = struct.unpack_from("<HI", tail, at + 10)
     locator = at - 20
-    if entries == 0xFFFF and locator >= 0 and tail[locator : locator + 4] == _ZIP64_LOCATOR:
+    if locator >= 0 and tail[locator : locator + 4] == _ZIP64_LOCATOR:
         (zip64_offset,) = struct.unpack_from("<Q", tail, locator + 8)
         handle.seek(zip64_offset)
         record = handle.read(56)
         if len(record) == 56 and record.startswith(_ZIP64_EOCD):
-            (entries,) = struct.unpack_from("<Q", record, 32)
-    return entries
+            entries, directory_bytes = struct.unpack_from("<QQ", record, 32)
+    return entries, directory_bytes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,12 +262,9 @@ class _GuardedReader(io.RawIOBase):
     Header sizes are not trusted: the counts are of bytes actually produced by the decompressor.
     """
 
-    def __init__(
-        self, raw: BinaryIO, name: str, compressed_size: int, budget: _Budget, limits: ArchiveLimits
-    ) -> None:
+    def __init__(self, raw: BinaryIO, compressed_size: int, budget: _Budget, limits: ArchiveLimits) -> None:
         super().__init__()
         self._raw = raw
-        self._name = name
         self._compressed_size = max(compressed_size, 1)
         self._budget = budget
         self._limits = limits

@@ -10,12 +10,16 @@ Why it looks the way it does:
   bench/bench_junit.py measures it against a bare ``iterparse(tag="testcase")`` pass.
 * **Safety.** Entity expansion, DTD loading and network access are off, and any DOCTYPE is
   rejected outright (JUnit never needs one; it is the door for XXE and entity bombs). libxml2's
-  own limits stay on (10 MB per attribute, text node or name; 256 levels of nesting).
+  own limits stay on (about 10 MB per attribute, text node or name); identities over
+  `ParseLimits.max_name_chars` and absurdly nested suites are rejected too. A report that cannot
+  be used raises `RejectedInput` with a reason; `parse_many` turns that into a `Rejection` and
+  goes on with the next report.
 * **Bounded memory.** Input is fed in chunks; text is kept only inside outcome elements and only
   up to the caps, as it streams. libxml2 buffers a CDATA section whole (about three times its
   size) and refuses one over 10 MB, while Surefire writes system-out as CDATA, so a chatty test
-  would sink its whole report: `_CdataAsText` rewrites CDATA sections into the equivalent escaped
-  character data on the fly (ASCII-compatible encodings), which libxml2 streams in small pieces.
+  would sink its whole report: `_LongCdataCutter` passes each CDATA section through untouched up
+  to a prefix longer than any cap and drops the rest of that section before libxml2 sees it
+  (ASCII-compatible encodings; the dropped part is text no column keeps).
 
 Dialect semantics (tests/unit/test_junit_parser.py pins them down):
 
@@ -208,7 +212,7 @@ def _parse_rows(source: Source, limits: ParseLimits) -> _Rows:
         no_network=True,
         huge_tree=False,
     )
-    cdata: _CdataAsText | None = None
+    cdata: _LongCdataCutter | None = None
     seen_content = False
     try:
         for chunk in _read_chunks(source, limits.chunk_bytes):
@@ -216,7 +220,9 @@ def _parse_rows(source: Source, limits: ParseLimits) -> _Rows:
                 seen_content = bool(chunk.lstrip(b" \t\r\n\xef\xbb\xbf"))
                 if seen_content:
                     _check_wide_declaration(chunk)
-                    cdata = _CdataAsText() if _is_ascii_compatible(chunk) else None
+                    cdata = (
+                        _LongCdataCutter(_cdata_keep_bytes(limits)) if _is_ascii_compatible(chunk) else None
+                    )
             parser.feed(cdata.feed(chunk) if cdata is not None else chunk)
             if len(rows.pending) >= limits.batch_rows:
                 rows.flush()
@@ -224,11 +230,16 @@ def _parse_rows(source: Source, limits: ParseLimits) -> _Rows:
             parser.feed(cdata.flush())
     except etree.XMLSyntaxError as error:
         raise RejectedInput(_syntax_reason(error, at_end=False)) from None
+    except OSError as error:  # vanished or unreadable file: that report only, not the batch
+        raise RejectedInput(f"cannot read report: {error.strerror or error}") from None
     if not seen_content:
         raise RejectedInput("empty file")
     try:
         parser.close()
     except etree.XMLSyntaxError as error:
+        if cdata is not None and cdata.open_section:
+            # libxml2 has no registered message for some of these ("Unregistered error message").
+            raise RejectedInput(f"truncated XML: ends inside a {cdata.open_section}") from None
         raise RejectedInput(_syntax_reason(error, at_end=True)) from None
     return rows
 
@@ -258,7 +269,7 @@ _ASCII_COMPATIBLE = re.compile(r"^(utf-?8|(us-)?ascii|latin-?1|iso[-_]?8859-\d+|
 
 
 def _is_ascii_compatible(head: bytes) -> bool:
-    """True when byte-level CDATA rewriting is safe: UTF-8 or a single-byte ASCII superset."""
+    """True when byte-level CDATA cutting is safe: UTF-8 or a single-byte ASCII superset."""
     head = head.lstrip(b" \t\r\n")
     if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00", b"<\x00")):
         return False  # UTF-16/32: libxml2 handles CDATA itself (buffered, 10 MB cap)
@@ -285,19 +296,28 @@ def _check_wide_declaration(head: bytes) -> None:
         )
 
 
-class _CdataAsText:
-    """Streaming rewrite of ``<![CDATA[...]]>`` into equivalent escaped character data.
+def _cdata_keep_bytes(limits: ParseLimits) -> int:
+    """Bytes of a CDATA section worth passing on: more characters than any cap keeps (a UTF-8
+    character is at most 4 bytes), so truncation is still detected and marked."""
+    return 4 * (max(limits.max_stack_chars, limits.max_message_chars) + 1)
+
+
+class _LongCdataCutter:
+    """Streaming filter that drops the content of CDATA sections beyond their first `keep` bytes.
 
     Comments and processing instructions pass through untouched (a CDATA opener inside them is
     not one; a DOCTYPE is rejected later anyway). Tokens split across chunks are carried over.
+    Cuts never split a UTF-8 character.
     """
 
     _TEXT, _CDATA, _COMMENT, _PI = range(4)
-    _CLOSERS = {_CDATA: b"]]>", _COMMENT: b"-->", _PI: b"?>"}
+    _CLOSERS = {_COMMENT: b"-->", _PI: b"?>"}
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
         self._state = self._TEXT
         self._carry = b""
+        self._kept = 0  # content bytes of the current CDATA section passed on so far
 
     def feed(self, chunk: bytes) -> bytes:
         buffer = self._carry + chunk if self._carry else chunk
@@ -308,8 +328,11 @@ class _CdataAsText:
         # a chunk with thousands of CDATA sections is still scanned once, in C.
         bang = question = -2
         while position < end:
+            if self._state == self._CDATA:
+                position = self._consume_cdata(buffer, position, out)
+                continue
             if self._state != self._TEXT:
-                position = self._consume_section(buffer, position, out)
+                position = self._consume_markup(buffer, position, out)
                 continue
             if bang != -1 and bang < position:
                 bang = _find_markup(buffer, b"!", position)
@@ -326,8 +349,8 @@ class _CdataAsText:
                 self._carry = buffer[opener:]
                 break
             if buffer.startswith(b"<![CDATA[", opener):
-                out.append(buffer[position:opener])
-                self._state, position = self._CDATA, opener + 9
+                out.append(buffer[position : opener + 9])
+                self._state, self._kept, position = self._CDATA, 0, opener + 9
             elif buffer.startswith(b"<!--", opener):
                 out.append(buffer[position : opener + 4])
                 self._state, position = self._COMMENT, opener + 4
@@ -342,24 +365,59 @@ class _CdataAsText:
     def flush(self) -> bytes:
         """What is left at the end of input; libxml2 then reports any truncation itself."""
         rest, self._carry = self._carry, b""
-        return _escape_text(rest) if self._state == self._CDATA else rest
+        return rest
 
-    def _consume_section(self, buffer: bytes, position: int, out: list[bytes]) -> int:
+    @property
+    def open_section(self) -> str | None:
+        """The construct the input is inside of (at its end: what a truncation cut through)."""
+        return {
+            self._CDATA: "CDATA section",
+            self._COMMENT: "comment",
+            self._PI: "processing instruction",
+        }.get(self._state)
+
+    def _consume_cdata(self, buffer: bytes, position: int, out: list[bytes]) -> int:
+        found = buffer.find(b"]]>", position)
+        if found >= 0:
+            content_end = found
+        else:  # hold back two bytes (maybe "]]" of the closer) and any unfinished character
+            content_end = _character_start(buffer, max(position, len(buffer) - 2), position)
+        room = self._keep - self._kept
+        if room > 0:
+            cut = min(content_end, position + room)
+            if cut < content_end:  # the section goes on: keep up to a character start, drop the rest
+                cut = _character_start(buffer, cut, position)
+                self._kept = self._keep
+            else:
+                self._kept += cut - position
+            out.append(buffer[position:cut])
+        if found < 0:
+            self._carry = buffer[content_end:]
+            return len(buffer)
+        out.append(b"]]>")
+        self._state = self._TEXT
+        return found + 3
+
+    def _consume_markup(self, buffer: bytes, position: int, out: list[bytes]) -> int:
         closer = self._CLOSERS[self._state]
         found = buffer.find(closer, position)
         if found < 0:
-            # Hold back a possible partial closer ("]]" of "]]>") for the next chunk.
-            keep = max(position, len(buffer) - (len(closer) - 1))
-            piece = buffer[position:keep]
-            out.append(_escape_text(piece) if self._state == self._CDATA else piece)
+            keep = max(position, len(buffer) - (len(closer) - 1))  # a possible partial closer
+            out.append(buffer[position:keep])
             self._carry = buffer[keep:]
             return len(buffer)
-        if self._state == self._CDATA:
-            out.append(_escape_text(buffer[position:found]))
-        else:
-            out.append(buffer[position : found + len(closer)])
+        out.append(buffer[position : found + len(closer)])
         self._state = self._TEXT
         return found + len(closer)
+
+
+def _character_start(buffer: bytes, index: int, floor: int) -> int:
+    """`index`, moved back over at most 3 UTF-8 continuation bytes (never below `floor`)."""
+    for _ in range(3):
+        if index <= floor or buffer[index] & 0xC0 != 0x80:
+            break
+        index -= 1
+    return index
 
 
 def _find_markup(buffer: bytes, second: bytes, position: int) -> int:
@@ -371,12 +429,6 @@ def _find_markup(buffer: bytes, second: bytes, position: int) -> int:
     while found > 0 and buffer[found - 1] != 0x3C:  # "<"
         found = buffer.find(second, found + 1)
     return found - 1 if found > 0 else -1
-
-
-def _escape_text(data: bytes) -> bytes:
-    # "]" is escaped too: CDATA content ending in "]]" followed by a literal ">" would otherwise
-    # form the forbidden "]]>" in character data.
-    return data.replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(b">", b"&gt;").replace(b"]", b"&#93;")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -521,6 +573,7 @@ class _ReportTarget:
             self._end_other(_local_name(tag))
             return
         # A test case without outcome children: passed, or skipped by its status attribute.
+        # `_identity` inlined: this runs once per test case and a call costs ~5% of the parse.
         attrib = self._case
         self._case = None
         name = attrib.get("name") or ""
@@ -603,16 +656,21 @@ class _ReportTarget:
         self._suite = name
         self._suite_file = attrib.get("file") or self._suite_file
 
-    def _emit_case(self) -> None:
-        attrib = self._case
-        results = self._results or []
-        self._case = self._results = self._open_result = self._sink = None
+    def _identity(self, attrib: dict) -> tuple[str, str | None, str | None]:
+        """(name, classname, file) of a test case; over-long identities reject the report."""
         name = attrib.get("name") or ""
         classname = attrib.get("classname") or None
         file = attrib.get("file") or self._suite_file
         cap = self._max_name
         if len(name) > cap or (classname is not None and len(classname) > cap) or (file and len(file) > cap):
             raise RejectedInput(_long_identity(attrib, cap))
+        return name, classname, file
+
+    def _emit_case(self) -> None:
+        attrib = self._case
+        results = self._results or []
+        self._case = self._results = self._open_result = self._sink = None
+        name, classname, file = self._identity(attrib)
         max_message, max_stack = self._limits.max_message_chars, self._limits.max_stack_chars
 
         main: _Result | None = None
@@ -699,7 +757,7 @@ def _attempts(scope: pa.ChunkedArray, test_name: pa.ChunkedArray, counts: list[i
     """0, 1, 2, ... for each repetition of (report, scope, test name), in row order."""
     size = len(test_name)
     encoded = pc.dictionary_encode(pc.binary_join_element_wise(scope, test_name, _ID_SEPARATOR))
-    if len(encoded.chunk(0).dictionary) == size:  # every execution is a different test
+    if len(encoded.chunk(encoded.num_chunks - 1).dictionary) == size:  # every execution is a new test
         return pa.array(np.zeros(size, dtype=np.int32))
     # One dictionary for all chunks (shared memo), so the indices are comparable across chunks.
     codes = np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks]).astype(np.int64)

@@ -186,10 +186,10 @@ def test_guarded_reader_stops_past_caps_whatever_the_stream_says() -> None:
 
     endless = io.BytesIO(b"x" * (8 << 20))
     limits = ArchiveLimits(max_member_bytes=4 << 20, max_ratio=100.0)
-    by_size = _GuardedReader(endless, "m.xml", 1 << 20, Budget(), limits)  # 1 MiB compressed: ratio stays low
+    by_size = _GuardedReader(endless, 1 << 20, Budget(), limits)  # 1 MiB compressed: ratio stays low
     with pytest.raises(RejectedInput, match="member decompresses to over 4194304 bytes"):
         by_size.read()
-    by_ratio = _GuardedReader(io.BytesIO(b"x" * (8 << 20)), "m.xml", 1000, Budget(), limits)
+    by_ratio = _GuardedReader(io.BytesIO(b"x" * (8 << 20)), 1000, Budget(), limits)
     with pytest.raises(RejectedInput, match="compression ratio over the 100x cap while decompressing"):
         while by_ratio.read(64 * 1024):
             pass
@@ -199,6 +199,22 @@ def test_too_many_members_rejects_the_archive_before_reading_its_directory() -> 
     data = make_zip([(f"r{i}.xml", REPORT) for i in range(50)])
     items = list(iter_zip_reports(data, limits=ArchiveLimits(max_members=10), archive_name="artifact-1.zip"))
     assert items == [Rejection("artifact-1.zip", "archive declares 50 members, over the 10 cap")]
+
+
+def test_end_record_that_understates_the_directory_is_caught() -> None:
+    data = bytearray(make_zip([(f"r{i}.xml", REPORT) for i in range(50)]))
+    end_record = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", data, end_record + 8, 1, 1)  # claim a single entry
+    assert list(
+        iter_zip_reports(bytes(data), limits=ArchiveLimits(max_members=10), archive_name="a.zip")
+    ) == [Rejection("a.zip", "archive holds 50 members, over the 10 cap")]
+    directory_bytes = struct.unpack_from("<I", data, end_record + 12)[0]
+    limits = ArchiveLimits(max_directory_bytes=directory_bytes - 1)
+    assert list(iter_zip_reports(bytes(data), limits=limits, archive_name="a.zip")) == [
+        Rejection(
+            "a.zip", f"archive directory of {directory_bytes} bytes, over the {directory_bytes - 1}-byte cap"
+        )
+    ]
 
 
 def test_encrypted_member_is_rejected() -> None:

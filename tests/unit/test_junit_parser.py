@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 from pathlib import Path
 
 import duckdb
@@ -15,7 +16,7 @@ from observability_assets.core.junit import (
     ARROW_SCHEMA,
     TEST_ID_SQL,
     ParseLimits,
-    _CdataAsText,
+    _LongCdataCutter,
     parse_many,
     parse_report,
 )
@@ -595,6 +596,28 @@ def test_attempts_count_per_report_in_parse_many() -> None:
     ]
 
 
+def test_attempts_count_across_arrow_chunks() -> None:
+    cases = b"".join(
+        b'<testcase classname="c" name="t" time="%d"/><testcase classname="c" name="u"/>' % i
+        for i in range(5)
+    )
+    table = parse_report(
+        b"<testsuite>" + cases + b"</testsuite>", limits=ParseLimits(batch_rows=3, chunk_bytes=16)
+    ).table
+    assert table["attempt"].to_pylist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert table["duration_s"].to_pylist()[::2] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_unreadable_report_is_a_rejection(tmp_path: Path) -> None:
+    batch = parse_many(
+        [("gone.xml", tmp_path / "gone.xml"), ("ok.xml", b"<testsuite><testcase name='t'/></testsuite>")]
+    )
+    assert [(r.path, r.reason) for r in batch.rejections] == [
+        ("gone.xml", "cannot read report: No such file or directory")
+    ]
+    assert batch.table["report_path"].to_pylist() == ["ok.xml"]
+
+
 def test_parse_many_drops_every_row_of_a_report_rejected_halfway() -> None:
     good = b'<testsuite name="s"><testcase name="ok"/></testsuite>'
     cases = b"".join(b'<testcase classname="c" name="t%d"/>' % i for i in range(5000))
@@ -672,7 +695,7 @@ def test_outcome_counts() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# CDATA streaming rewrite
+# Long CDATA sections are cut before libxml2 buffers them
 
 
 TRICKY_CDATA = """<?xml version="1.0"?>
@@ -685,7 +708,7 @@ line2]]></failure></testcase>
 </testsuite>"""
 
 
-def test_cdata_rewrite_keeps_text_identical_to_libxml2_for_every_chunk_split() -> None:
+def test_cdata_handling_keeps_text_identical_to_libxml2_for_every_chunk_split() -> None:
     reference = [
         "".join(node.itertext()).strip()
         for node in lxml.etree.fromstring(TRICKY_CDATA.encode()).iter("failure")
@@ -696,10 +719,42 @@ def test_cdata_rewrite_keeps_text_identical_to_libxml2_for_every_chunk_split() -
         assert got == reference, f"chunk size {size}"
 
 
-def test_cdata_rewrite_passes_comments_and_processing_instructions_through() -> None:
-    rewriter = _CdataAsText()
-    out = rewriter.feed(b"<!-- <![CDATA[ x --><?pi <![CDATA[ ?><a><![CDATA[<&]>]]></a>") + rewriter.flush()
-    assert out == b"<!-- <![CDATA[ x --><?pi <![CDATA[ ?><a>&lt;&amp;&#93;&gt;</a>"
+@pytest.mark.parametrize("chunk_bytes", [1, 3, 4096])
+def test_cutter_passes_a_prefix_of_each_cdata_section_and_never_splits_a_character(chunk_bytes: int) -> None:
+    cutter = _LongCdataCutter(keep=5)
+    data = "<!-- <![CDATA[ x --><?pi <![CDATA[ ?><a><![CDATA[ééé]]]]><![CDATA[123456789]]></a>".encode()
+    out = b"".join(cutter.feed(data[i : i + chunk_bytes]) for i in range(0, len(data), chunk_bytes))
+    out += cutter.flush()
+    # "ééé]" is 7 bytes: 5 would split the third "é", so 4 bytes pass.
+    assert out.decode() == "<!-- <![CDATA[ x --><?pi <![CDATA[ ?><a><![CDATA[éé]]><![CDATA[12345]]></a>"
+
+
+def test_cutter_never_breaks_utf8_whatever_the_splits() -> None:
+    generator = random.Random(20240501)
+    alphabet = ["a", "]", ">", "<", "é", "€", "𝄞", "\n"]
+    for _ in range(300):
+        content = "".join(generator.choice(alphabet) for _ in range(generator.randint(0, 60)))
+        content = content.replace("]]>", "]] >")
+        keep = generator.randint(1, 40)
+        data = f"<a><![CDATA[{content}]]></a>".encode()
+        cutter = _LongCdataCutter(keep)
+        out, position = [], 0
+        while position < len(data):
+            step = generator.randint(1, 9)
+            out.append(cutter.feed(data[position : position + step]))
+            position += step
+        passed = (b"".join(out) + cutter.flush()).decode()  # raises if a character was split
+        kept = passed.removeprefix("<a><![CDATA[").removesuffix("]]></a>")
+        assert content.startswith(kept)
+        assert kept == content or len(kept.encode()) > keep - 4
+
+
+def test_long_cdata_is_cut_but_still_marked_truncated() -> None:
+    body = "é" * 300_000 + "END"
+    xml = f'<testsuite><testcase name="t"><failure message="m"><![CDATA[{body}]]></failure></testcase></testsuite>'
+    for chunk_bytes in (7, 1 << 20):
+        stack = rows(xml, max_stack_chars=1000, chunk_bytes=chunk_bytes)[0]["stack_trace"]
+        assert stack == "é" * (1000 - len(" …[truncated]")) + " …[truncated]"
 
 
 def test_every_fixture_parses_the_same_with_tiny_chunks(fixtures_dir: Path) -> None:
