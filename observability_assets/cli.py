@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 INSTANCE_YAML = "telemetry:\n  enabled: false\n"
 
 
@@ -36,13 +36,12 @@ def ensure_dagster_home() -> Path:
 class RunSummary:
     partitions_ok: list[str] = field(default_factory=list)
     partitions_failed: dict[str, str] = field(default_factory=dict)
-    derived_ok: bool | None = None
-    derived_error: str = ""
+    steps_failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return not self.partitions_failed and self.derived_ok is not False
+        return not self.partitions_failed and not self.steps_failed
 
 
 def _failure_text(result) -> str:
@@ -52,7 +51,19 @@ def _failure_text(result) -> str:
     return "run failed"
 
 
-def run_range(start: date, end: date, *, ingest_only: bool = False, out=sys.stdout) -> RunSummary:
+# After the daily partitions: (label, job, whether it needs the partition range, demo only).
+# The health history is one single-run backfill over the range; the shadow replay needs a
+# baseline and a candidate, which only the demo starts by itself.
+FOLLOW_UP_JOBS = (
+    ("service health history and SLOs", "health_probe", True, False),
+    ("shadow replay and canary verdict", "shadow_canary", False, True),
+    ("staging, marts and reports", "refresh_derived", False, False),
+)
+
+
+def run_range(
+    start: date, end: date, *, ingest_only: bool = False, demo: bool = False, out=sys.stdout
+) -> RunSummary:
     """Materialize the daily partitions from `start` to `end`, then everything downstream."""
     import dagster as dg
 
@@ -82,20 +93,29 @@ def run_range(start: date, end: date, *, ingest_only: bool = False, out=sys.stdo
             summary.partitions_ok.append(key)
         else:
             summary.partitions_failed[key] = _failure_text(result)
-    if not ingest_only and _has_job(defs, "refresh_derived"):
+    for label, job_name, ranged, demo_only in () if ingest_only else FOLLOW_UP_JOBS:
+        if (demo_only and not demo) or not _has_job(defs, job_name):
+            continue
         t0 = time.monotonic()
-        result = defs.resolve_job_def("refresh_derived").execute_in_process(
-            instance=instance, run_config=QUIET_LOGGING, raise_on_error=False
+        tags = (
+            {
+                "dagster/asset_partition_range_start": start.isoformat(),
+                "dagster/asset_partition_range_end": end.isoformat(),
+            }
+            if ranged
+            else None
         )
-        summary.derived_ok = result.success
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance, run_config=QUIET_LOGGING, tags=tags, raise_on_error=False
+        )
         if not result.success:
-            summary.derived_error = _failure_text(result)
+            summary.steps_failed[label] = _failure_text(result)
         status = "ok" if result.success else "FAILED"
-        print(
-            f"[derived] staging, marts and reports {status} {time.monotonic() - t0:6.1f} s",
-            file=out,
-            flush=True,
-        )
+        print(f"[{job_name}] {label} {status} {time.monotonic() - t0:6.1f} s", file=out, flush=True)
+    # Writes may have deferred the analyst snapshot (VIGIL_SNAPSHOT_INTERVAL_S); publish the end state.
+    from observability_assets.definitions import RESOURCES
+
+    RESOURCES["warehouse"].get().publish_snapshot()
     summary.seconds = time.monotonic() - began
     return summary
 
@@ -116,8 +136,8 @@ def print_summary(summary: RunSummary, out=sys.stdout) -> None:
     )
     for key, error in summary.partitions_failed.items():
         print(f"  {key}: {error}", file=out)
-    if summary.derived_error:
-        print(f"  derived: {summary.derived_error}", file=out)
+    for label, error in summary.steps_failed.items():
+        print(f"  {label}: {error}", file=out)
     print("\nWarehouse tables (rows):", file=out)
     for name, rows in table_counts(warehouse):
         print(f"  {name:<32} {rows:>12,}", file=out)
@@ -156,7 +176,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     spec = demo_spec_from_env()
     end = spec.start + timedelta(days=spec.days - 1)
     print(f"Vigil demo: simulated organisation seed {spec.seed}, {spec.start} to {end}\n", flush=True)
-    summary = run_range(spec.start, end)
+    summary = run_range(spec.start, end, demo=True)
     print_summary(summary)
     if not summary.ok:
         return 1
@@ -213,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_cmd_demo)
 
     sql = commands.add_parser("sql", help="query the read-only analyst snapshot")
-    sql.add_argument("query", help="a SQL query, e.g. \"SELECT * FROM marts.ci_daily_kpis LIMIT 5\"")
+    sql.add_argument("query", help='a SQL query, e.g. "SELECT * FROM marts.ci_daily_kpis LIMIT 5"')
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.set_defaults(handler=_cmd_sql)
     return parser

@@ -11,6 +11,13 @@ from typing import Any
 import dagster as dg
 from dagster import ScheduleEvaluationContext
 
+from observability_assets.health import (
+    HEALTH_ASSETS,
+    HEALTH_CHECKS,
+    HEALTH_JOBS,
+    HEALTH_RESOURCES,
+    HEALTH_SCHEDULES,
+)
 from observability_assets.ingest.github_actions import RECRAWL_DAYS, github_actions_runs
 from observability_assets.ingest.junit_collect import JUnitSourceConfig
 from observability_assets.ingest.junit_reports import junit_test_results
@@ -18,6 +25,7 @@ from observability_assets.partitions import DAILY
 from observability_assets.sql_models import build_sql_assets
 from resources.github import GitHubResource
 from resources.warehouse import WarehouseResource
+from sensors.analyst_snapshot import analyst_snapshot_sensor
 from sensors.junit_landing import junit_landing_sensor, test_results_job
 
 
@@ -27,7 +35,10 @@ def env_or(name: str, default: Any) -> Any:
 
 
 RESOURCES = {
-    "warehouse": WarehouseResource(path=env_or("VIGIL_WAREHOUSE", "data/warehouse.duckdb")),
+    "warehouse": WarehouseResource(
+        path=env_or("VIGIL_WAREHOUSE", "data/warehouse.duckdb"),
+        snapshot_interval_s=float(os.environ.get("VIGIL_SNAPSHOT_INTERVAL_S", "0")),
+    ),
     "github": GitHubResource(
         api_url=env_or("GITHUB_API_URL", "demo"),
         token=env_or("GITHUB_TOKEN", None),
@@ -38,6 +49,7 @@ RESOURCES = {
         report_glob=env_or("VIGIL_JUNIT_GLOB", "**/*.xml"),
         landing_dir=env_or("VIGIL_JUNIT_LANDING", "data/landing/junit"),
     ),
+    **HEALTH_RESOURCES,
 }
 
 SQL_ASSETS, SQL_CHECKS = build_sql_assets(partitions_def=DAILY)
@@ -54,9 +66,13 @@ daily_ingest_job = dg.define_asset_job(
     description="Ingest one UTC day from every source (CI runs and jobs, test results).",
 )
 
+# Service health runs on its own clock (the minute probe job, the on-demand shadow replay), with
+# partitions that include today: it stays out of the nightly jobs.
+HEALTH_SELECTION = dg.AssetSelection.assets(*HEALTH_ASSETS)
+
 refresh_derived_job = dg.define_asset_job(
     "refresh_derived",
-    selection=dg.AssetSelection.all() - DAILY_SELECTION,
+    selection=dg.AssetSelection.all() - DAILY_SELECTION - HEALTH_SELECTION,
     description="Rebuild every unpartitioned derived table (staging, marts, reports) from the raw layer.",
 )
 
@@ -78,10 +94,10 @@ refresh_derived_schedule = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    assets=ASSETS,
-    asset_checks=CHECKS,
-    jobs=[daily_ingest_job, refresh_derived_job, test_results_job],
-    schedules=[daily_ingest_schedule, refresh_derived_schedule],
-    sensors=[junit_landing_sensor],
+    assets=[*ASSETS, *HEALTH_ASSETS],
+    asset_checks=[*CHECKS, *HEALTH_CHECKS],
+    jobs=[daily_ingest_job, refresh_derived_job, test_results_job, *HEALTH_JOBS],
+    schedules=[daily_ingest_schedule, refresh_derived_schedule, *HEALTH_SCHEDULES],
+    sensors=[junit_landing_sensor, analyst_snapshot_sensor],
     resources=RESOURCES,
 )

@@ -31,7 +31,8 @@ from pydantic import Field
 from observability_assets.core.service_catalogue import ServiceCatalogue, load_catalogue
 
 DEFAULT_USER_AGENT = "Vigil-Probe/0.1"
-DEFAULT_CATALOGUE_PATH = "config/services.yaml"
+# The shipped catalogue, found from any working directory (the repository is installed editable).
+DEFAULT_CATALOGUE_PATH = str(Path(__file__).resolve().parents[1] / "config" / "services.yaml")
 # Bodies beyond this are cut (shadow diffs compare what was read); probes only need the status.
 MAX_BODY_BYTES = 2_000_000
 # Hop-by-hop and framing headers are the transport's business, not the captured request's.
@@ -106,9 +107,7 @@ class HttpProbe:
         self.max_body_bytes = max_body_bytes
 
     def __repr__(self) -> str:
-        return (
-            f"HttpProbe(connect_timeout_s={self.connect_timeout_s}, read_timeout_s={self.read_timeout_s})"
-        )
+        return f"HttpProbe(connect_timeout_s={self.connect_timeout_s}, read_timeout_s={self.read_timeout_s})"
 
     def get(self, url: str) -> HttpOutcome:
         """A health probe: GET without redirects."""
@@ -160,16 +159,19 @@ class HttpProbe:
 class HttpProbeResource(dg.ConfigurableResource):
     """How Vigil probes endpoints and replays shadow traffic."""
 
-    connect_timeout_s: float = Field(default=3.0, gt=0, description="Longest wait for a TCP connection.")
+    # No pydantic bounds on numbers: values may come from EnvVar, resolved only at run time.
+    connect_timeout_s: float = Field(default=3.0, description="Longest wait for a TCP connection.")
     read_timeout_s: float = Field(
-        default=10.0, gt=0, description="Longest wait for response bytes before the probe fails."
+        default=10.0, description="Longest wait for response bytes before the probe fails."
     )
     user_agent: str = Field(default=DEFAULT_USER_AGENT, description="User-Agent header of every request.")
     max_concurrency: int = Field(
-        default=8, ge=1, le=64, description="Requests in flight at once (probes and shadow replays)."
+        default=8, description="Requests in flight at once (probes and shadow replays), 1 to 64."
     )
 
     def client(self) -> HttpProbe:
+        if not 1 <= self.max_concurrency <= 64:
+            raise ValueError(f"max_concurrency must be 1 to 64, got {self.max_concurrency}")
         return HttpProbe(self.connect_timeout_s, self.read_timeout_s, self.user_agent)
 
 
@@ -192,7 +194,7 @@ class DemoServicesResource(dg.ConfigurableResource):
 
     seed: int = Field(default=7, description="Seed of the demo services and their simulated history.")
     start_date: str = Field(default="2026-10-01", description="First day (UTC) of the demo window.")
-    days: int = Field(default=28, ge=1, le=366, description="Length of the demo window in days.")
+    days: int = Field(default=28, description="Length of the demo window in days (1 to 366).")
     labels_path: str = Field(
         default="data/demo/health_labels.json",
         description="Where the labels of the simulated incidents are written.",
@@ -200,5 +202,7 @@ class DemoServicesResource(dg.ConfigurableResource):
 
     def window(self) -> tuple[date, date]:
         """First and last day of the demo window."""
+        if not 1 <= self.days <= 366:
+            raise ValueError(f"the demo window must last 1 to 366 days, got {self.days}")
         first = date.fromisoformat(self.start_date)
         return first, first + timedelta(days=self.days - 1)

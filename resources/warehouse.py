@@ -119,11 +119,19 @@ class Warehouse:
     """Short, locked access to the warehouse file plus the analyst snapshot it publishes."""
 
     def __init__(
-        self, path: str | Path, snapshot_path: str | Path | None = None, lock_timeout_s: float = 120.0
+        self,
+        path: str | Path,
+        snapshot_path: str | Path | None = None,
+        lock_timeout_s: float = 120.0,
+        snapshot_interval_s: float = 0.0,
     ):
+        """`snapshot_interval_s` > 0 publishes the snapshot at most that often: copying a large
+        file after every minute's probe write would cost more than the write itself. What a skipped
+        publication leaves behind goes out with the next due write or `publish_snapshot()`."""
         self.path = Path(path)
         self.snapshot_path = Path(snapshot_path) if snapshot_path else default_snapshot_path(self.path)
         self.lock = WarehouseLock(self.path.with_name(self.path.name + ".lock"), timeout_s=lock_timeout_s)
+        self.snapshot_interval_s = snapshot_interval_s
         self._schema_ready = False
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
@@ -156,7 +164,7 @@ class Warehouse:
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
-            if publish:
+            if publish and self._snapshot_due():
                 self._publish_snapshot()
 
     def _ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -164,6 +172,30 @@ class Warehouse:
         if not self._schema_ready:
             create_schema(con)
             self._schema_ready = True
+
+    def _snapshot_due(self) -> bool:
+        if self.snapshot_interval_s <= 0:
+            return True
+        try:
+            age = time.time() - self.snapshot_path.stat().st_mtime
+        except FileNotFoundError:
+            return True
+        return age >= self.snapshot_interval_s
+
+    def snapshot_is_stale(self) -> bool:
+        """The warehouse holds writes the analyst snapshot does not show yet."""
+        try:
+            return self.path.stat().st_mtime > self.snapshot_path.stat().st_mtime
+        except FileNotFoundError:
+            return self.path.exists()
+
+    def publish_snapshot(self) -> bool:
+        """Publish now if the snapshot is behind; returns whether a copy was made."""
+        with self.lock.hold("publish analyst snapshot"):
+            if not self.snapshot_is_stale():
+                return False
+            self._publish_snapshot()
+            return True
 
     def _publish_snapshot(self) -> None:
         # Copy then rename: readers see either the old or the new snapshot, never half of one.
@@ -334,17 +366,22 @@ class WarehouseResource(dg.ConfigurableResource):
         default="", description="Read-only analyst snapshot; defaults to <name>.snapshot.duckdb beside it."
     )
     lock_timeout_s: float = Field(default=120.0, description="Longest wait for the warehouse lock.")
+    snapshot_interval_s: float = Field(
+        default=0.0, description="Publish the analyst snapshot at most this often (0: after every write)."
+    )
 
     def get(self) -> Warehouse:
-        return _warehouse_for(self.path, self.snapshot_path, self.lock_timeout_s)
+        return _warehouse_for(self.path, self.snapshot_path, self.lock_timeout_s, self.snapshot_interval_s)
 
 
-_WAREHOUSES: dict[tuple[str, str, float], Warehouse] = {}
+_WAREHOUSES: dict[tuple[str, str, float, float], Warehouse] = {}
 
 
-def _warehouse_for(path: str, snapshot_path: str, lock_timeout_s: float) -> Warehouse:
+def _warehouse_for(
+    path: str, snapshot_path: str, lock_timeout_s: float, snapshot_interval_s: float
+) -> Warehouse:
     # One Warehouse per process and path, so schema creation happens once per process.
-    key = (str(Path(path).resolve()), snapshot_path, lock_timeout_s)
+    key = (str(Path(path).resolve()), snapshot_path, lock_timeout_s, snapshot_interval_s)
     if key not in _WAREHOUSES:
-        _WAREHOUSES[key] = Warehouse(path, snapshot_path or None, lock_timeout_s)
+        _WAREHOUSES[key] = Warehouse(path, snapshot_path or None, lock_timeout_s, snapshot_interval_s)
     return _WAREHOUSES[key]

@@ -97,7 +97,9 @@ def plan_incidents(services: Sequence[str], first_day: date, days: int, seed: in
                     kind=kind,
                     start=start,
                     end=start + timedelta(minutes=duration),
-                    failure_ratio={"outage": 1.0, "latency": 0.0}.get(kind, round(float(rng.uniform(0.05, 0.25)), 3)),
+                    failure_ratio={"outage": 1.0, "latency": 0.0}.get(
+                        kind, round(float(rng.uniform(0.05, 0.25)), 3)
+                    ),
                     latency_ms=round(float(rng.uniform(1500, 2500)), 1) if kind == "latency" else None,
                     refused=kind == "outage" and bool(rng.random() < 0.5),
                 )

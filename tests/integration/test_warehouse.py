@@ -138,3 +138,17 @@ def test_snapshot_is_readable_by_analysts_while_writes_go_on(tmp_path: Path) -> 
     assert seen and all(10 <= n <= 24 for n in seen)
     final = duckdb.connect(str(wh.snapshot_path), read_only=True)
     assert final.execute("SELECT count(*) FROM raw.ci_runs").fetchone()[0] == 24
+
+
+def test_snapshot_interval_defers_publication_until_due_or_asked(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "w.duckdb", snapshot_interval_s=3600)
+    wh.replace_partition("raw.ci_runs", "2026-10-01", _runs(3))  # first write: no snapshot yet, publish
+    wh.replace_partition("raw.ci_runs", "2026-10-01", _runs(7))  # within the interval: deferred
+    snapshot = duckdb.connect(str(wh.snapshot_path), read_only=True)
+    assert snapshot.execute("SELECT count(*) FROM raw.ci_runs").fetchall()[0][0] == 3
+    snapshot.close()
+    assert wh.snapshot_is_stale()
+    assert wh.publish_snapshot() is True
+    assert wh.publish_snapshot() is False  # nothing new
+    snapshot = duckdb.connect(str(wh.snapshot_path), read_only=True)
+    assert snapshot.execute("SELECT count(*) FROM raw.ci_runs").fetchall()[0][0] == 7
