@@ -22,7 +22,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 ## demo: run the whole pipeline on the simulated organisation and check the result
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/vigil demo
+	VIGIL_ISSUES=$${VIGIL_ISSUES:-github} $(BIN)/vigil demo
 
 ## test: lint and the whole test suite (unit, integration, e2e, browser)
 test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml

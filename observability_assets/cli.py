@@ -193,7 +193,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         "\nDemo check: the warehouse equals the simulated organisation "
         "(every run attempt, job and test execution)."
     )
-    return 0
+    return _demo_sensors_and_ledger()
+
+
+def _demo_sensors_and_ledger() -> int:
+    """One tick of every sensor (issues, remediation), then the ledger's hash chain is verified."""
+    import dagster as dg
+
+    from observability_assets.definitions import RESOURCES, defs
+    from observability_assets.ops_cli import tick_sensors, verify_ledger
+
+    print("\nSensors (one tick, as `vigil sensors tick` runs them):")
+    with dg.DagsterInstance.get() as instance:
+        for result in tick_sensors(defs, instance):
+            print(f"  {result.describe()}")
+    warehouse = RESOURCES["warehouse"].get()
+    warehouse.publish_snapshot()
+    verification = verify_ledger(warehouse.path)
+    print(f"Ledger: {verification.describe()}")
+    return 0 if verification.ok else 1
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
@@ -231,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the whole demo window and check it against the simulation")
     demo.set_defaults(handler=_cmd_demo)
+
+    from observability_assets.ops_cli import register as register_ops
+
+    register_ops(commands)
 
     sql = commands.add_parser("sql", help="query the read-only analyst snapshot")
     sql.add_argument("query", help='a SQL query, e.g. "SELECT * FROM marts.ci_daily_kpis LIMIT 5"')

@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 from dagster import ScheduleEvaluationContext
 
+from observability_assets.derived.automation_kpis import automation_kpis
 from observability_assets.health import (
     HEALTH_ASSETS,
     HEALTH_CHECKS,
@@ -25,6 +26,7 @@ from observability_assets.partitions import DAILY
 from observability_assets.sql_models import build_sql_assets
 from resources.github import GitHubResource
 from resources.warehouse import WarehouseResource
+from sensors import ACTING_JOBS, acting_resources, acting_sensors
 from sensors.analyst_snapshot import analyst_snapshot_sensor
 from sensors.junit_landing import junit_landing_sensor, test_results_job
 
@@ -51,10 +53,12 @@ RESOURCES = {
     ),
     **HEALTH_RESOURCES,
 }
+# ledger, issue_tracker and remediator: dry run and record-only unless the environment says otherwise.
+RESOURCES |= acting_resources(RESOURCES["warehouse"])
 
 SQL_ASSETS, SQL_CHECKS = build_sql_assets(partitions_def=DAILY)
 
-ASSETS: list[dg.AssetsDefinition] = [github_actions_runs, junit_test_results, *SQL_ASSETS]
+ASSETS: list[dg.AssetsDefinition] = [github_actions_runs, junit_test_results, *SQL_ASSETS, automation_kpis]
 CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS]
 
 _partitioned = [a for a in ASSETS if a.partitions_def is not None]
@@ -96,8 +100,8 @@ refresh_derived_schedule = dg.ScheduleDefinition(
 defs = dg.Definitions(
     assets=[*ASSETS, *HEALTH_ASSETS],
     asset_checks=[*CHECKS, *HEALTH_CHECKS],
-    jobs=[daily_ingest_job, refresh_derived_job, test_results_job, *HEALTH_JOBS],
+    jobs=[daily_ingest_job, refresh_derived_job, test_results_job, *HEALTH_JOBS, *ACTING_JOBS],
     schedules=[daily_ingest_schedule, refresh_derived_schedule, *HEALTH_SCHEDULES],
-    sensors=[junit_landing_sensor, analyst_snapshot_sensor],
+    sensors=[junit_landing_sensor, analyst_snapshot_sensor, *acting_sensors()],
     resources=RESOURCES,
 )

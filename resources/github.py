@@ -57,8 +57,8 @@ REDACTED = "***"
 # (pattern, replacement): GitHub token formats (classic, OAuth, app and fine-grained tokens),
 # Authorization-style "Bearer/token <value>", and the credential query parameter of signed URLs.
 _TOKEN_PATTERNS = [
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}\b"), REDACTED),
-    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}\b"), REDACTED),
+    (re.compile(r"(?<![A-Za-z0-9])gh[pousr]_[A-Za-z0-9]{20,}"), REDACTED),
+    (re.compile(r"(?<![A-Za-z0-9])github_pat_[A-Za-z0-9_]{20,}"), REDACTED),
     (re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9_.\-]{20,}"), r"\1 " + REDACTED),
     (re.compile(r"(?i)\b(sig|signature|x-amz-signature)=[^&\s\"']+"), r"\1=" + REDACTED),
 ]

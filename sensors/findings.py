@@ -1,0 +1,252 @@
+"""New flaky tests, performance regressions and cost anomalies → deduplicated issues.
+
+Each tick reads, in one short read, only what is new since the cursor (bounded by
+`MAX_FINDINGS_PER_TICK` per source): flaky tests seen again (`marts.flaky_scores.last_seen_at`),
+regressions detected (`marts.regression_drift.change_at`), anomalous cost days
+(`marts.cost_anomalies.day`). The issue tracker then opens at most its per-tick limit of issues
+(the rest wait, queued, for the next ticks), groups storms into one summary issue, comments on
+recurrences and closes issues whose finding has been clean for N days. Marts that do not exist
+yet are skipped.
+"""
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, time
+from typing import Any
+
+import dagster as dg
+
+from observability_assets.core.ledger import format_at
+from resources.github import GitHubResource
+from resources.issue_tracker import Finding, IssueTrackerResource
+from resources.ledger import LedgerResource
+from resources.warehouse import WarehouseResource
+from sensors.common import existing_tables, open_issue_tracker
+
+MAX_FINDINGS_PER_TICK = 200
+EVIDENCE_RUNS = 10
+FLAKY, DRIFT, COST = "marts.flaky_scores", "marts.regression_drift", "marts.cost_anomalies"
+_REPO_PREFIX = re.compile(r"^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)")
+
+
+def repo_of(row: Mapping[str, Any], key_column: str) -> str | None:
+    """The repository a drift or cost row belongs to: its `repo` column, else an owner/name prefix of its key."""
+    if row.get("repo"):
+        return str(row["repo"])
+    match = _REPO_PREFIX.match(str(row.get(key_column) or ""))
+    return match.group(1) if match else None
+
+
+def flaky_finding(row: Mapping[str, Any]) -> Finding:
+    name = ".".join(part for part in (row.get("classname"), row["test_name"]) if part)
+    seen: datetime = row["last_seen_at"]
+    iso = seen.isocalendar()
+    return Finding(
+        kind="flaky-test",
+        key=row["test_id"],
+        repo=row["repo"],
+        title=f"Flaky test: {name}",
+        summary=(
+            f"`{name}` both passed and failed on the same commit in {row.get('flaky_commits') or 0} commits. "
+            f"Flaky score {float(row.get('score') or 0):.2f}. A re-run hides it; a quarantine or a fix removes it."
+        ),
+        observed_at=seen,
+        # At most one recurrence comment per ISO week while the test stays flaky.
+        occurrence=f"{iso.year}-W{iso.week:02d}",
+        figures={
+            "runs": row.get("runs"),
+            "failures": row.get("failures"),
+            "failure rate": row.get("failure_rate"),
+            "flaky commits": row.get("flaky_commits"),
+            "flip rate": row.get("flip_rate"),
+            "score": row.get("score"),
+            "flagged since": str(row.get("flagged_since") or ""),
+            "last seen": format_at(seen)[:16],
+        },
+        runs=tuple((_run_label(url), url) for url in (row.get("evidence_run_urls") or ())[:EVIDENCE_RUNS]),
+        commits=tuple(row.get("evidence_shas") or ()),
+    )
+
+
+def _run_label(url: str) -> str:
+    tail = url.rstrip("/").rsplit("/", 1)[-1]
+    return f"run {tail}" if tail.isdigit() else url
+
+
+def regression_finding(row: Mapping[str, Any]) -> Finding:
+    change_at: datetime = row["change_at"]
+    pct = float(row.get("change_pct") or 0.0)
+    subject = row.get("subject") or row["series_key"]
+    return Finding(
+        kind="perf-regression",
+        key=f"{row['series_kind']}:{row['series_key']}",
+        repo=repo_of(row, "series_key"),
+        title=f"Performance regression: {row['series_kind']} of {subject} ({pct:+.1f}%)",
+        summary=(
+            f"`{row['series_kind']}` of `{subject}` went from {_figure(row.get('before_value'))} to "
+            f"{_figure(row.get('after_value'))} {row.get('unit') or ''} ({pct:+.1f}%) at {format_at(change_at)[:16]} UTC"
+            + (
+                f"; the change lies in commits ({str(row.get('previous_commit_sha') or '?')[:12]}, "
+                f"{str(row['commit_sha'])[:12]}]."
+                if row.get("commit_sha")
+                else "."
+            )
+        ),
+        observed_at=change_at,
+        occurrence=format_at(change_at),
+        figures={
+            "before": row.get("before_value"),
+            "after": row.get("after_value"),
+            "unit": row.get("unit") or "",
+            "change %": pct,
+            "p-value": row.get("p_value"),
+            "points before / after": f"{row.get('points_before')} / {row.get('points_after')}",
+            "change at": format_at(change_at)[:16],
+        },
+        commits=tuple(str(row[c]) for c in ("commit_sha", "previous_commit_sha") if row.get(c)),
+    )
+
+
+def cost_finding(row: Mapping[str, Any]) -> Finding:
+    day = row["day"]
+    observed = (
+        datetime.combine(day, time()) if isinstance(day, date) and not isinstance(day, datetime) else day
+    )
+    impact = float(row.get("impact_usd") or 0.0)
+    return Finding(
+        kind="cost-anomaly",
+        key=str(row["scope"]),
+        repo=repo_of(row, "scope"),
+        title=f"CI cost anomaly: {row['scope']} on {observed:%Y-%m-%d} (+${impact:,.2f})",
+        summary=(
+            f"CI spend of `{row['scope']}` on {observed:%Y-%m-%d} was ${float(row.get('actual_usd') or 0):,.2f} "
+            f"against ${float(row.get('expected_usd') or 0):,.2f} expected."
+            + (f" Driven by: {row['root_cause']}." if row.get("root_cause") else "")
+        ),
+        observed_at=observed,
+        occurrence=f"{observed:%Y-%m-%d}",
+        figures={
+            "expected USD": row.get("expected_usd"),
+            "actual USD": row.get("actual_usd"),
+            "impact USD": impact,
+            "impact %": row.get("impact_pct"),
+            "jobs / expected": f"{row.get('jobs')} / {_figure(row.get('expected_jobs'))}",
+            "top branch": f"{row.get('top_branch') or ''} (${float(row.get('top_branch_usd') or 0):,.2f})",
+        },
+    )
+
+
+def _figure(value: Any) -> str:
+    return f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
+def _records(cursor: Any) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _read_new(con: Any, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything new since the cursor, in one read under the warehouse lock."""
+    tables = existing_tables(con)
+    found: dict[str, Any] = {"flaky": [], "drift": [], "cost": [], "as_of": {}}
+    if FLAKY in tables:
+        flaky_at = state.get("flaky_at") or "1970-01-01T00:00:00.000000"
+        found["flaky"] = _records(
+            con.execute(
+                "SELECT * FROM marts.flaky_scores WHERE status = 'flaky' AND last_seen_at IS NOT NULL "
+                "AND (last_seen_at > CAST(? AS TIMESTAMP) OR (last_seen_at = CAST(? AS TIMESTAMP) "
+                "AND test_id NOT IN (SELECT unnest(CAST(? AS VARCHAR[]))))) "
+                "ORDER BY last_seen_at, test_id LIMIT ?",
+                [flaky_at, flaky_at, state.get("flaky_ids", []), MAX_FINDINGS_PER_TICK],
+            )
+        )
+        found["as_of"]["flaky-test"] = con.execute(
+            "SELECT max(last_seen_at) FROM marts.flaky_scores"
+        ).fetchall()[0][0]
+    if DRIFT in tables:
+        drift_at, drift_key = state.get("drift", ["1970-01-01T00:00:00.000000", ""])
+        found["drift"] = _records(
+            con.execute(
+                "SELECT * FROM marts.regression_drift WHERE direction = 'regression' "
+                "AND (change_at > CAST(? AS TIMESTAMP) OR (change_at = CAST(? AS TIMESTAMP) "
+                "AND series_kind || ':' || series_key > ?)) "
+                "ORDER BY change_at, series_kind || ':' || series_key LIMIT ?",
+                [drift_at, drift_at, drift_key, MAX_FINDINGS_PER_TICK],
+            )
+        )
+        found["as_of"]["perf-regression"] = con.execute(
+            "SELECT max(change_at) FROM marts.regression_drift"
+        ).fetchall()[0][0]
+    if COST in tables:
+        cost_day, cost_scope = state.get("cost", ["1970-01-01", ""])
+        found["cost"] = _records(
+            con.execute(
+                "SELECT * FROM marts.cost_anomalies WHERE is_anomaly "
+                "AND (day > CAST(? AS DATE) OR (day = CAST(? AS DATE) AND scope > ?)) ORDER BY day, scope LIMIT ?",
+                [cost_day, cost_day, cost_scope, MAX_FINDINGS_PER_TICK],
+            )
+        )
+        found["as_of"]["cost-anomaly"] = con.execute("SELECT max(day) FROM marts.cost_anomalies").fetchall()[
+            0
+        ][0]
+    return found
+
+
+def _advance(state: Mapping[str, Any], found: Mapping[str, Any]) -> dict[str, Any]:
+    new = dict(state)
+    if found["flaky"]:
+        last = found["flaky"][-1]["last_seen_at"]
+        same = [r["test_id"] for r in found["flaky"] if r["last_seen_at"] == last]
+        stamp = format_at(last)
+        new["flaky_ids"] = same + (state.get("flaky_ids", []) if stamp == state.get("flaky_at") else [])
+        new["flaky_at"] = stamp
+    if found["drift"]:
+        last = found["drift"][-1]
+        new["drift"] = [format_at(last["change_at"]), f"{last['series_kind']}:{last['series_key']}"]
+    if found["cost"]:
+        last = found["cost"][-1]
+        new["cost"] = [str(last["day"]), str(last["scope"])]
+    return new
+
+
+@dg.sensor(
+    name="findings_sensor",
+    minimum_interval_seconds=120,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "New flaky tests, performance regressions and cost anomalies → one issue each (deduplicated by "
+        "fingerprint, a per-tick creation limit, one summary issue for a storm); comments on recurrence, "
+        "closes after clean days. Issues open on GitHub only with VIGIL_ISSUES=github; otherwise ops.issues "
+        "records them as would_open."
+    ),
+    tags={
+        "vigil/issues": "github"
+        if os.environ.get("VIGIL_ISSUES", "").strip().lower() == "github"
+        else "record"
+    },
+)
+def findings_sensor(
+    context: dg.SensorEvaluationContext,
+    warehouse: WarehouseResource,
+    ledger: LedgerResource,
+    issue_tracker: IssueTrackerResource,
+    github: GitHubResource,
+) -> dg.SkipReason:
+    state = json.loads(context.cursor) if context.cursor else {}
+    with warehouse.get().read("findings sensor") as con:
+        found = _read_new(con, state)
+    findings = [flaky_finding(r) for r in found["flaky"]]
+    findings += [regression_finding(r) for r in found["drift"]]
+    findings += [cost_finding(r) for r in found["cost"]]
+    the_ledger = ledger.get()
+    with open_issue_tracker(issue_tracker, the_ledger, github) as tracker:
+        report = tracker.report(findings)
+        for kind, as_of in found["as_of"].items():
+            if as_of is not None:
+                as_of_time = datetime.combine(as_of, time()) if not isinstance(as_of, datetime) else as_of
+                closed = tracker.close_clean([kind], as_of_time)
+                report.closed += closed.closed
+    context.update_cursor(json.dumps(_advance(state, found), sort_keys=True))
+    return dg.SkipReason(f"{len(findings)} new findings: {report.describe()} ({tracker.mode} mode)")

@@ -1,0 +1,310 @@
+"""The issue tracker against the local GitHub-compatible server over loopback HTTP and a DuckDB file.
+
+Search on the server lags by an hour in every test: deduplication must hold without it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from observability_assets.demo.github_server import GitHubServer
+from resources.github import GitHubClient, register_secret
+from resources.issue_tracker import MARKER, Finding, IssueTracker, TrackerSettings, render_body
+from resources.ledger import Ledger
+from resources.warehouse import Warehouse
+
+TOKEN = "ghs_" + "T" * 36
+REPO = "acme/api"
+INCIDENTS = "acme/infra"
+NOW = datetime(2026, 11, 23, 12, 0)
+
+
+@dataclass
+class IssuesOnlyOrg:
+    """An organisation with repositories and no CI history: all the Issues API needs."""
+
+    repos: list[str]
+    run_attempts: list[dict[str, Any]] = field(default_factory=list)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+    def artifact_zip(self, artifact_id: int) -> bytes:
+        raise KeyError(artifact_id)
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    with GitHubServer(
+        IssuesOnlyOrg([REPO, INCIDENTS]),
+        token=TOKEN,
+        issues_state_path=tmp_path / "issues.json",
+        search_lag_s=3600,
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server: GitHubServer):
+    with GitHubClient(server.url, TOKEN, max_retries=0) as github:
+        yield github
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger(Warehouse(tmp_path / "warehouse.duckdb"))
+
+
+def flaky(n: int, occurrence: str = "2026-W47", summary: str = "") -> Finding:
+    return Finding(
+        kind="flaky-test",
+        key=f"test-{n:03d}",
+        title=f"Flaky test tests/test_checkout.py::test_case_{n:03d}",
+        summary=summary or f"test_case_{n:03d} failed and passed on the same commit.",
+        observed_at=NOW - timedelta(hours=1),
+        occurrence=occurrence,
+        repo=REPO,
+        figures={"runs": 120, "failures": 9, "flip rate": 0.075, "score": 0.42},
+        runs=(("run 4711", "https://github.example/acme/api/actions/runs/4711"),),
+        commits=("0123456789abcdef0123456789abcdef01234567",),
+        links=(("test history", "https://vigil.example/tests/test-001"),),
+    )
+
+
+def tracker(ledger: Ledger, client: GitHubClient | None, **settings: Any) -> IssueTracker:
+    defaults = {"mode": "github", "incident_repo": INCIDENTS, "max_new_per_tick": 5, "storm_threshold": 25}
+    return IssueTracker(ledger, TrackerSettings(**(defaults | settings)), client)
+
+
+def issues(client: GitHubClient, repo: str = REPO) -> list[dict[str, Any]]:
+    return client.list_issues(repo, state="all")
+
+
+def comments(client: GitHubClient, repo: str, number: int) -> list[dict[str, Any]]:
+    return client.get(f"/repos/{repo}/issues/{number}/comments").json()
+
+
+def rows(ledger: Ledger) -> dict[str, dict[str, Any]]:
+    with ledger.warehouse.read("test") as con:
+        cursor = con.execute("SELECT * FROM ops.issues ORDER BY fingerprint")
+        names = [d[0] for d in cursor.description]
+        return {r[0]: dict(zip(names, r, strict=True)) for r in cursor.fetchall()}
+
+
+def actions(ledger: Ledger) -> list[str]:
+    return [e.action for e in ledger.entries()]
+
+
+def test_record_mode_only_records_what_would_be_opened(ledger, server):
+    report = tracker(ledger, None, mode="record").report([flaky(1), flaky(2)], now=NOW)
+    assert len(report.would_open) == 2 and not report.opened
+    stored = rows(ledger)
+    assert {r["state"] for r in stored.values()} == {"would_open"}
+    assert all(r["number"] is None and r["repo"] == REPO for r in stored.values())
+    assert not [r for r in server.request_log if "/issues" in r[1]]
+    again = tracker(ledger, None, mode="record").report([flaky(1, occurrence="2026-W48")], now=NOW)
+    assert again.commented == [flaky(1).fingerprint]
+    assert rows(ledger)[flaky(1).fingerprint]["occurrences"] == 2
+    assert actions(ledger).count("issue.would_open") == 2
+    assert "issue.recurrence_recorded" in actions(ledger)
+    assert ledger.verify().ok
+
+
+def test_creates_once_with_labels_marker_and_evidence_then_comments_on_recurrence(ledger, client):
+    first = tracker(ledger, client).report([flaky(1)], now=NOW)
+    assert first.opened == [flaky(1).fingerprint]
+    (issue,) = issues(client)
+    assert {label["name"] for label in issue["labels"]} == {"vigil", "flaky-test"}
+    assert MARKER.search(issue["body"]).group(1) == flaky(1).fingerprint
+    for evidence in (
+        "run 4711",
+        "actions/runs/4711",
+        "`0123456789ab`",
+        "| flip rate | 0.075 |",
+        "test history",
+    ):
+        assert evidence in issue["body"]
+    # Search lags: GitHub search alone would not know this issue exists.
+    assert client.search_issues(f"repo:{REPO} {flaky(1).fingerprint}") == []
+
+    same = tracker(ledger, client).report([flaky(1)], now=NOW)
+    assert not same.opened and not same.commented
+    recurring = tracker(ledger, client).report([flaky(1, occurrence="2026-W48")], now=NOW)
+    assert recurring.commented == [flaky(1).fingerprint]
+    assert len(issues(client)) == 1
+    (comment,) = comments(client, REPO, issue["number"])
+    assert "Seen again (2 times in all)" in comment["body"]
+    stored = rows(ledger)[flaky(1).fingerprint]
+    assert (stored["state"], stored["number"], stored["occurrences"]) == ("open", issue["number"], 2)
+    assert stored["url"] == issue["html_url"]
+
+
+def test_per_tick_limit_queues_the_rest_without_duplicates(ledger, client):
+    findings = [flaky(n) for n in range(12)]
+    opened_per_tick = [len(tracker(ledger, client).report(findings, now=NOW).opened) for _ in range(4)]
+    assert opened_per_tick == [5, 5, 2, 0]
+    created = issues(client)
+    assert len(created) == 12
+    assert len({MARKER.search(i["body"]).group(1) for i in created}) == 12
+    assert actions(ledger).count("issue.queued") == 7
+    assert {r["state"] for r in rows(ledger).values()} == {"open"}
+
+
+def test_queued_findings_are_opened_even_when_not_seen_again(ledger, client):
+    tracker(ledger, client, max_new_per_tick=2).report([flaky(n) for n in range(4)], now=NOW)
+    second = tracker(ledger, client, max_new_per_tick=2).report([], now=NOW)
+    assert len(second.opened) == 2
+    assert len(issues(client)) == 4
+
+
+def test_storm_becomes_one_summary_issue(ledger, client):
+    findings = [flaky(n) for n in range(30)]
+    report = tracker(ledger, client, storm_threshold=20).report(findings, now=NOW)
+    assert len(report.opened) == 1 and len(report.grouped) == 30
+    (summary,) = issues(client)
+    assert summary["title"] == "Vigil: 30 new flaky-test findings in acme/api on 2026-11-23"
+    assert summary["body"].count("- [ ] ") == 30
+    stored = rows(ledger)
+    members = [r for r in stored.values() if r["grouped_into"]]
+    assert len(members) == 30 and {m["number"] for m in members} == {summary["number"]}
+    # Members seen again: one comment on the summary, not thirty.
+    recurring = [flaky(n, occurrence="2026-W48") for n in range(3)]
+    tracker(ledger, client, storm_threshold=20).report(recurring, now=NOW)
+    (comment,) = comments(client, REPO, summary["number"])
+    assert "3 of the findings grouped here were seen again" in comment["body"]
+    assert len(issues(client)) == 1
+
+
+def test_issue_whose_row_was_lost_is_adopted_not_duplicated(ledger, client):
+    tracker(ledger, client).report([flaky(1)], now=NOW)
+    with ledger.warehouse.write("lose ops.issues") as con:
+        con.execute("DELETE FROM ops.issues")
+    report = tracker(ledger, client).report([flaky(1)], now=NOW)
+    assert report.adopted == [flaky(1).fingerprint] and not report.opened
+    assert len(issues(client)) == 1
+    assert rows(ledger)[flaky(1).fingerprint]["number"] == issues(client)[0]["number"]
+
+
+def test_stale_claim_after_a_crash_is_reconciled_through_the_marker(ledger, client):
+    # The process died after GitHub created the issue and before ops.issues said so.
+    finding = flaky(7)
+    created = client.create_issue(
+        REPO, finding.title, render_body(finding, finding.fingerprint, 7), ["vigil"]
+    )
+    with ledger.warehouse.write("crashed claim") as con:
+        con.execute(
+            "INSERT INTO ops.issues (fingerprint, kind, repo, state, title, occurrences, updated_at, evidence) "
+            "VALUES (?, 'flaky-test', ?, 'creating', ?, 1, ?, ?)",
+            [finding.fingerprint, REPO, finding.title, NOW - timedelta(hours=1), finding.to_json()],
+        )
+    fresh = tracker(ledger, client).report([], now=NOW - timedelta(hours=1) + timedelta(seconds=10))
+    assert not fresh.opened and not fresh.adopted  # a young claim belongs to whoever made it
+    report = tracker(ledger, client).report([], now=NOW)
+    assert report.adopted == [finding.fingerprint]
+    assert [i["number"] for i in issues(client)] == [created["number"]]
+
+
+def test_two_processes_reporting_at_once_create_and_comment_once(tmp_path, server):
+    barrier = threading.Barrier(2, timeout=30)
+    errors: list[BaseException] = []
+
+    class Racing(IssueTracker):
+        """Both trackers plan from the same rows before either writes: the worst interleaving."""
+
+        def _read(self, fingerprints):
+            rows = super()._read(fingerprints)
+            barrier.wait()
+            return rows
+
+    def tick(findings: list[Finding]) -> None:
+        # Separate Warehouse objects: separate lock handles, as two processes would have.
+        own = Ledger(Warehouse(tmp_path / "warehouse.duckdb"))
+        with GitHubClient(server.url, TOKEN, max_retries=0) as github:
+            try:
+                Racing(own, TrackerSettings(mode="github", incident_repo=INCIDENTS), github).report(
+                    findings, now=NOW
+                )
+            except BaseException as error:  # pragma: no cover - reported below
+                errors.append(error)
+
+    for occurrence in ("2026-W47", "2026-W48"):
+        findings = [flaky(n, occurrence=occurrence) for n in range(5)]
+        threads = [threading.Thread(target=tick, args=(findings,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not errors
+    with GitHubClient(server.url, TOKEN) as github:
+        created = issues(github)
+        assert len(created) == 5
+        assert [len(comments(github, REPO, i["number"])) for i in created] == [1] * 5
+
+
+def test_closed_after_clean_days_reopened_on_recurrence_and_not_planned_stays_closed(ledger, client):
+    one, two = flaky(1), flaky(2)
+    tracker(ledger, client, close_after_clean_days=7).report([one, two], now=NOW)
+    assert not tracker(ledger, client, close_after_clean_days=7).close_clean(["flaky-test"], NOW).closed
+    closed = tracker(ledger, client, close_after_clean_days=7).close_clean(
+        ["flaky-test"], NOW + timedelta(days=8)
+    )
+    assert sorted(closed.closed) == sorted([one.fingerprint, two.fingerprint])
+    by_fp = {MARKER.search(i["body"]).group(1): i for i in issues(client)}
+    assert {i["state"] for i in by_fp.values()} == {"closed"}
+    assert "7 clean days" in comments(client, REPO, by_fp[one.fingerprint]["number"])[-1]["body"]
+
+    later = NOW + timedelta(days=9)
+    back = tracker(ledger, client).report(
+        [dataclass_replace(one, occurrence="2026-W49", observed_at=later)], now=later
+    )
+    assert back.reopened == [one.fingerprint]
+    assert client.get_issue(REPO, by_fp[one.fingerprint]["number"])["state"] == "open"
+
+    # A person closed #2 as not planned: Vigil comments but respects that.
+    number = by_fp[two.fingerprint]["number"]
+    client.update_issue(REPO, number, state="open")
+    client.update_issue(REPO, number, state="closed", state_reason="not_planned")
+    with ledger.warehouse.write("person closed it") as con:
+        con.execute("UPDATE ops.issues SET state = 'open' WHERE fingerprint = ?", [two.fingerprint])
+    tracker(ledger, client).report(
+        [dataclass_replace(two, occurrence="2026-W49", observed_at=later)], now=later
+    )
+    assert client.get_issue(REPO, number)["state"] == "closed"
+    assert "closed as not planned by a person" in ledger.entries()[-1].detail
+    assert len(issues(client)) == 2
+
+
+def test_incidents_go_to_the_incident_repository(ledger, client):
+    incident = Finding("incident", "checkout", "checkout is down", "It is down.", NOW, "episode-1")
+    tracker(ledger, client).report([incident], now=NOW)
+    (issue,) = issues(client, INCIDENTS)
+    assert {label["name"] for label in issue["labels"]} == {"vigil", "incident"}
+    assert issues(client, REPO) == []
+
+
+def test_planted_secrets_never_reach_issues_or_the_ledger(ledger, client, caplog):
+    secret = "webhook-secret-" + "s" * 20
+    register_secret(secret)
+    github_token = "ghp_" + "A1b2C3d4" * 5
+    planted = f"AssertionError: login with {github_token} and key {secret} failed"
+    finding = flaky(3, summary=planted)
+    tracker(ledger, client).report([finding], now=NOW)
+    tracker(ledger, client).report([dataclass_replace(finding, occurrence="2026-W48")], now=NOW)
+    (issue,) = issues(client)
+    texts = [issue["body"], issue["title"]] + [c["body"] for c in comments(client, REPO, issue["number"])]
+    texts += [str(r) for r in rows(ledger).values()] + [e.detail for e in ledger.entries()]
+    texts.append(caplog.text)
+    for text in texts:
+        assert github_token not in text and secret not in text
+    assert "***" in issue["body"]
+
+
+def dataclass_replace(finding: Finding, **changes: Any) -> Finding:
+    import dataclasses
+
+    return dataclasses.replace(finding, **changes)
