@@ -20,6 +20,14 @@ QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 INSTANCE_YAML = "telemetry:\n  enabled: false\n"
 
 
+def quiet_warnings() -> None:
+    """Dagster's beta/preview notices and backfill-policy hints are for developers, not for users."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*(is currently in beta|is currently in preview).*")
+    warnings.filterwarnings("ignore", message=r".*varying BackfillPolicies.*")
+
+
 def ensure_dagster_home() -> Path:
     """Use `DAGSTER_HOME`, or `.dagster_home` in the working directory, with telemetry off."""
     home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").resolve()
@@ -55,6 +63,7 @@ def _failure_text(result) -> str:
 # The health history is one single-run backfill over the range; the shadow replay needs a
 # baseline and a candidate, which only the demo starts by itself.
 FOLLOW_UP_JOBS = (
+    ("daily models over the range", "daily_models", True, False),
     ("service health history and SLOs", "health_probe", True, False),
     ("shadow replay and canary verdict", "shadow_canary", False, True),
     ("staging, marts and reports", "refresh_derived", False, False),
@@ -76,7 +85,7 @@ def run_range(
     summary = RunSummary()
     began = time.monotonic()
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    ingest = defs.resolve_job_def("daily_ingest")
+    ingest = defs.resolve_job_def("ingest_raw")
     for index, day in enumerate(days, 1):
         key = day.isoformat()
         t0 = time.monotonic()
@@ -262,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_warnings()
     args = build_parser().parse_args(argv)
     return args.handler(args)
 

@@ -61,13 +61,27 @@ SQL_ASSETS, SQL_CHECKS = build_sql_assets(partitions_def=DAILY)
 ASSETS: list[dg.AssetsDefinition] = [github_actions_runs, junit_test_results, *SQL_ASSETS, automation_kpis]
 CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS]
 
-_partitioned = [a for a in ASSETS if a.partitions_def is not None]
-DAILY_SELECTION = dg.AssetSelection.assets(*_partitioned)
+RAW_DAILY_SELECTION = dg.AssetSelection.assets(github_actions_runs, junit_test_results)
+MODELS_DAILY_SELECTION = dg.AssetSelection.assets(*[a for a in SQL_ASSETS if a.partitions_def is not None])
+DAILY_SELECTION = RAW_DAILY_SELECTION | MODELS_DAILY_SELECTION
 
 daily_ingest_job = dg.define_asset_job(
     "daily_ingest",
     selection=DAILY_SELECTION,
-    description="Ingest one UTC day from every source (CI runs and jobs, test results).",
+    description="Ingest one UTC day from every source (CI runs and jobs, test results) and its daily models.",
+)
+
+# `vigil run` ingests day by day, then builds the daily models over the whole range in one run
+# (single-run backfill): one Great Expectations import and one set of checks instead of one a day.
+ingest_raw_job = dg.define_asset_job(
+    "ingest_raw",
+    selection=RAW_DAILY_SELECTION,
+    description="Ingest one UTC day from every source, without the models.",
+)
+daily_models_job = dg.define_asset_job(
+    "daily_models",
+    selection=MODELS_DAILY_SELECTION,
+    description="Build the incremental (daily) models for a range of days in one run.",
 )
 
 # Service health runs on its own clock (the minute probe job, the on-demand shadow replay), with
@@ -100,7 +114,15 @@ refresh_derived_schedule = dg.ScheduleDefinition(
 defs = dg.Definitions(
     assets=[*ASSETS, *HEALTH_ASSETS],
     asset_checks=[*CHECKS, *HEALTH_CHECKS],
-    jobs=[daily_ingest_job, refresh_derived_job, test_results_job, *HEALTH_JOBS, *ACTING_JOBS],
+    jobs=[
+        daily_ingest_job,
+        ingest_raw_job,
+        daily_models_job,
+        refresh_derived_job,
+        test_results_job,
+        *HEALTH_JOBS,
+        *ACTING_JOBS,
+    ],
     schedules=[daily_ingest_schedule, refresh_derived_schedule, *HEALTH_SCHEDULES],
     sensors=[junit_landing_sensor, analyst_snapshot_sensor, *acting_sensors()],
     resources=RESOURCES,
