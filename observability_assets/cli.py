@@ -259,9 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the whole demo window and check it against the simulation")
     demo.set_defaults(handler=_cmd_demo)
 
+    from observability_assets.baselines_cli import register as register_baselines
     from observability_assets.ops_cli import register as register_ops
 
     register_ops(commands)
+    register_baselines(commands)
 
     sql = commands.add_parser("sql", help="query the read-only analyst snapshot")
     sql.add_argument("query", help='a SQL query, e.g. "SELECT * FROM marts.ci_daily_kpis LIMIT 5"')

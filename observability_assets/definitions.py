@@ -12,6 +12,7 @@ import dagster as dg
 from dagster import ScheduleEvaluationContext
 
 from observability_assets.derived.automation_kpis import automation_kpis
+from observability_assets.drift import DRIFT_ASSETS, DRIFT_CHECKS, DRIFT_RESOURCES
 from observability_assets.health import (
     HEALTH_ASSETS,
     HEALTH_CHECKS,
@@ -19,6 +20,7 @@ from observability_assets.health import (
     HEALTH_RESOURCES,
     HEALTH_SCHEDULES,
 )
+from observability_assets.ingest.benchmarks import benchmark_results
 from observability_assets.ingest.github_actions import RECRAWL_DAYS, github_actions_runs
 from observability_assets.ingest.junit_collect import JUnitSourceConfig
 from observability_assets.ingest.junit_reports import junit_test_results
@@ -52,16 +54,23 @@ RESOURCES = {
         landing_dir=env_or("VIGIL_JUNIT_LANDING", "data/landing/junit"),
     ),
     **HEALTH_RESOURCES,
+    **DRIFT_RESOURCES,
 }
 # ledger, issue_tracker and remediator: dry run and record-only unless the environment says otherwise.
 RESOURCES |= acting_resources(RESOURCES["warehouse"])
 
 SQL_ASSETS, SQL_CHECKS = build_sql_assets(partitions_def=DAILY)
 
-ASSETS: list[dg.AssetsDefinition] = [github_actions_runs, junit_test_results, *SQL_ASSETS, automation_kpis]
-CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS]
+ASSETS: list[dg.AssetsDefinition] = [
+    github_actions_runs,
+    junit_test_results,
+    *SQL_ASSETS,
+    *DRIFT_ASSETS,
+    automation_kpis,
+]
+CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS, *DRIFT_CHECKS]
 
-RAW_DAILY_SELECTION = dg.AssetSelection.assets(github_actions_runs, junit_test_results)
+RAW_DAILY_SELECTION = dg.AssetSelection.assets(github_actions_runs, junit_test_results, benchmark_results)
 MODELS_DAILY_SELECTION = dg.AssetSelection.assets(*[a for a in SQL_ASSETS if a.partitions_def is not None])
 DAILY_SELECTION = RAW_DAILY_SELECTION | MODELS_DAILY_SELECTION
 

@@ -1,0 +1,177 @@
+"""`vigil baselines`: check the golden baselines, or update them with a recorded reason.
+
+    vigil baselines check                      compare every baseline with the current output
+    vigil baselines update --reason "why" [NAME ...]
+
+Goldens change only through `update`: it stores the current output as the new golden and appends
+one line per baseline to `<baselines>/history.jsonl` (when, who, why, old and new SHA-256) and one
+row to the hash-chained `ops.ledger`, so every change of what counts as correct is on record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ACTOR = "vigil baselines update"
+
+
+@dataclass(frozen=True)
+class UpdateRecord:
+    at: str
+    by: str
+    reason: str
+    baseline: str
+    golden: str
+    old_sha256: str | None
+    new_sha256: str
+    changed: bool
+
+
+def register(subparsers: Any) -> None:
+    """Add `baselines check` and `baselines update` to the `vigil` command line."""
+    baselines = subparsers.add_parser("baselines", help="golden baselines: check them or update them")
+    actions = baselines.add_subparsers(dest="baselines_command", required=True)
+    check = actions.add_parser("check", help="compare every baseline with the current output")
+    update = actions.add_parser("update", help="store the current outputs as the new goldens, with a reason")
+    update.add_argument("--reason", required=True, help="why the expected output changed (recorded)")
+    update.add_argument("names", nargs="*", help="baselines to update (default: every baseline)")
+    for parser in (check, update):
+        parser.add_argument("--baselines", help="baselines folder (default: VIGIL_BASELINES or baselines/)")
+        parser.add_argument(
+            "--warehouse", help="warehouse file (default: VIGIL_WAREHOUSE or data/warehouse.duckdb)"
+        )
+        parser.add_argument(
+            "--candidates", help="base folder of file sources (default: VIGIL_GOLDEN_CANDIDATES or .)"
+        )
+    check.set_defaults(handler=_cmd_check)
+    update.set_defaults(handler=_cmd_update)
+
+
+def _locations(args: argparse.Namespace) -> tuple[Path, Any, Path]:
+    from observability_assets.derived.baselines import baselines_dir
+    from resources.warehouse import Warehouse
+
+    folder = Path(args.baselines) if args.baselines else baselines_dir()
+    warehouse = Warehouse(args.warehouse or os.environ.get("VIGIL_WAREHOUSE") or "data/warehouse.duckdb")
+    candidates = Path(args.candidates or os.environ.get("VIGIL_GOLDEN_CANDIDATES") or ".")
+    return folder, warehouse, candidates
+
+
+def _cmd_check(args: argparse.Namespace, out=sys.stdout) -> int:
+    from observability_assets.derived.baselines import compare, current_output, load_manifest
+
+    folder, warehouse, candidates = _locations(args)
+    worst = 0
+    for spec in load_manifest(folder):
+        results = compare(spec, folder, current_output(spec, warehouse, candidates))
+        failed = [r for r in results if r.status == "fail"]
+        drifted = [r for r in results if r.status == "drift"]
+        verdict = "FAIL" if failed else "drift" if drifted else "ok"
+        print(f"{spec.name}: {verdict} ({len(failed)} failed, {len(drifted)} drifted fields)", file=out)
+        for r in (failed + drifted)[:10]:
+            print(
+                f"  {r.status} {r.field or '(whole)'}: {r.expected} -> {r.actual} ({r.tolerance})", file=out
+            )
+        worst = max(worst, 1 if failed else 0)
+    return worst
+
+
+def _cmd_update(args: argparse.Namespace, out=sys.stdout) -> int:
+    folder, warehouse, candidates = _locations(args)
+    try:
+        records = update_baselines(folder, warehouse, candidates, args.reason, args.names, _who())
+    except ValueError as error:
+        print(f"vigil baselines update: {error}", file=sys.stderr)
+        return 2
+    for r in records:
+        change = f"{(r.old_sha256 or 'none')[:12]} -> {r.new_sha256[:12]}" if r.changed else "unchanged"
+        print(f"{r.baseline}: {change}", file=out)
+    return 0
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        return "unknown"
+
+
+def update_baselines(
+    folder: Path,
+    warehouse: Any,
+    candidates: Path,
+    reason: str,
+    names: list[str] | None = None,
+    by: str = "unknown",
+) -> list[UpdateRecord]:
+    """Store the current outputs as goldens and record each update (history file and ledger)."""
+    from observability_assets.derived.baselines import (
+        HISTORY,
+        current_output,
+        golden_bytes,
+        load_manifest,
+        sha256_of,
+    )
+
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("--reason must say why the expected output changed")
+    specs = load_manifest(folder)
+    unknown = sorted(set(names or []) - {s.name for s in specs})
+    if unknown:
+        raise ValueError(f"no baselines named {unknown} in {folder}")
+    chosen = [s for s in specs if not names or s.name in names]
+    outputs = {s.name: current_output(s, warehouse, candidates) for s in chosen}
+    missing = [name for name, output in outputs.items() if output is None]
+    if missing:
+        raise ValueError(f"no current output for {missing}: produce it before updating")
+    records = []
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    for spec in chosen:
+        target = folder / spec.golden
+        old = sha256_of(target)
+        _write_atomically(target, golden_bytes(spec, outputs[spec.name]))
+        new = sha256_of(target) or ""
+        records.append(UpdateRecord(at, by, reason, spec.name, spec.golden, old, new, old != new))
+    with (folder / HISTORY).open("a", encoding="utf-8") as history:
+        for record in records:
+            history.write(json.dumps(asdict(record), sort_keys=True) + "\n")
+    _record_in_ledger(warehouse, records)
+    return records
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _record_in_ledger(warehouse: Any, records: list[UpdateRecord]) -> None:
+    from observability_assets.core.ledger import LedgerRecord
+    from resources.ledger import Ledger
+
+    Ledger(warehouse).append_many(
+        [
+            LedgerRecord(
+                ACTOR,
+                "baseline_update" if r.changed else "baseline_update_unchanged",
+                r.baseline,
+                {
+                    "reason": r.reason,
+                    "by": r.by,
+                    "golden": r.golden,
+                    "old_sha256": r.old_sha256,
+                    "new_sha256": r.new_sha256,
+                },
+            )
+            for r in records
+        ]
+    )
