@@ -1,7 +1,7 @@
 -- description: Every point of every series Vigil watches for regression drift, in one shape:
 --   passed test durations and successful job durations on the default branch (one point per
---   execution, a rerun attempt is a point of its own), hourly median latencies of health probes,
---   per-replay median latencies of the shadow candidate, and benchmark results. Durations and
+--   execution, a rerun attempt is a point of its own), daily median latencies of health probes
+--   (daily: hourly points would flag every day's traffic cycle as a change), per-replay median latencies of the shadow candidate, and benchmark results. Durations and
 --   latencies are smaller-is-better; benchmarks say which way they go. marts.regression_drift
 --   runs change-point detection over it. Test and job durations keep to the default branch so a
 --   series is one line of history: a pull request would interleave older code. The default branch
@@ -12,7 +12,7 @@
 -- column series_key: Identity of the series within its kind: repo|job|test_id, repo|workflow|job, service|url, candidate_url, repo|suite|name.
 -- column repo: Repository (NULL for service latencies).
 -- column subject: What is measured, readable: test, job, service or benchmark name.
--- column point_at: Time of the point (UTC): run creation, probe hour, replay start or benchmark time.
+-- column point_at: Time of the point (UTC): run creation, probe day, replay start or benchmark time.
 -- column commit_sha: Commit the point measured (NULL for service latencies).
 -- column run_id: Workflow run of the point (NULL for service latencies).
 -- column run_attempt: Attempt of that run; orders re-runs of one run.
@@ -89,7 +89,7 @@ probes AS (
         p.service || '|' || p.url AS series_key,
         CAST(NULL AS VARCHAR) AS repo,
         p.service || ' ' || p.url AS subject,
-        DATE_TRUNC('hour', p.probed_at) AS point_at,
+        DATE_TRUNC('day', p.probed_at) AS point_at,
         CAST(NULL AS VARCHAR) AS commit_sha,
         CAST(NULL AS BIGINT) AS run_id,
         CAST(NULL AS INTEGER) AS run_attempt,
@@ -98,7 +98,7 @@ probes AS (
         FALSE AS bigger_is_better
     FROM raw.health_probes AS p
     WHERE p.ok AND p.latency_ms IS NOT NULL
-    GROUP BY p.service, p.url, DATE_TRUNC('hour', p.probed_at)
+    GROUP BY p.service, p.url, DATE_TRUNC('day', p.probed_at)
 ),
 
 shadow AS (

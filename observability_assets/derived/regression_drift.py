@@ -130,7 +130,7 @@ def _preview(frame: "pd.DataFrame", limit: int = 10) -> str:
         return "No regressions."
     lines = ["| kind | subject | change | commit | at |", "|---|---|---|---|---|"]
     for row in regressions.head(limit).itertuples(index=False):
-        commit = (row.commit_sha or "")[:10]
+        commit = row.commit_sha[:10] if isinstance(row.commit_sha, str) else ""  # NaN when unattributed
         subject = str(row.subject).replace("|", "\\|")
         lines.append(
             f"| {row.series_kind} | {subject} | {row.change_pct:+.0f}% | {commit} | {row.change_at} |"
