@@ -24,8 +24,12 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	VIGIL_ISSUES=$${VIGIL_ISSUES:-github} $(BIN)/vigil demo
 
+# The browser tests drive Debian's Chromium (never a browser downloader).
+/usr/bin/chromium:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 ## test: lint and the whole test suite (unit, integration, e2e, browser)
-test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml /usr/bin/chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

@@ -122,9 +122,9 @@ def run_range(
         status = "ok" if result.success else "FAILED"
         print(f"[{job_name}] {label} {status} {time.monotonic() - t0:6.1f} s", file=out, flush=True)
     # Writes may have deferred the analyst snapshot (VIGIL_SNAPSHOT_INTERVAL_S); publish the end state.
-    from observability_assets.definitions import RESOURCES
+    from resources.warehouse import warehouse_from_env
 
-    RESOURCES["warehouse"].get().publish_snapshot()
+    warehouse_from_env().publish_snapshot()
     summary.seconds = time.monotonic() - began
     return summary
 
@@ -134,9 +134,9 @@ def _has_job(defs, name: str) -> bool:
 
 
 def print_summary(summary: RunSummary, out=sys.stdout) -> None:
-    from observability_assets.definitions import RESOURCES
+    from resources.warehouse import warehouse_from_env
 
-    warehouse = RESOURCES["warehouse"].get()
+    warehouse = warehouse_from_env()
     print("", file=out)
     print(
         f"Partitions: {len(summary.partitions_ok)} ok, {len(summary.partitions_failed)} failed "
@@ -209,25 +209,36 @@ def _demo_sensors_and_ledger() -> int:
     """One tick of every sensor (issues, remediation), then the ledger's hash chain is verified."""
     import dagster as dg
 
-    from observability_assets.definitions import RESOURCES, defs
+    from observability_assets.definitions import defs
     from observability_assets.ops_cli import tick_sensors, verify_ledger
+    from resources.warehouse import warehouse_from_env
 
     print("\nSensors (one tick, as `vigil sensors tick` runs them):")
     with dg.DagsterInstance.get() as instance:
         for result in tick_sensors(defs, instance):
             print(f"  {result.describe()}")
-    warehouse = RESOURCES["warehouse"].get()
+    warehouse = warehouse_from_env()
     warehouse.publish_snapshot()
     verification = verify_ledger(warehouse.path)
     print(f"Ledger: {verification.describe()}")
-    return 0 if verification.ok else 1
+    # Last, so the automation KPIs and the report include what the sensors just did.
+    from observability_assets.derived.weekly_report import latest_report_path
+
+    with dg.DagsterInstance.get() as instance:
+        report_run = defs.resolve_job_def("weekly_report").execute_in_process(
+            instance=instance, run_config=QUIET_LOGGING, raise_on_error=False
+        )
+    print(f"\nWeekly health report: {latest_report_path(warehouse)}")
+    if not report_run.success:
+        print(f"report failed: {_failure_text(report_run)}", file=sys.stderr)
+    return 0 if verification.ok and report_run.success else 1
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
     from observability_assets.analyst import run_sql
-    from observability_assets.definitions import RESOURCES
+    from resources.warehouse import warehouse_from_env
 
-    snapshot = RESOURCES["warehouse"].get().snapshot_path
+    snapshot = warehouse_from_env().snapshot_path
     if not snapshot.exists():
         print(f"no analyst snapshot at {snapshot}: run `make demo` or `vigil run` first", file=sys.stderr)
         return 1

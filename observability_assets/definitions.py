@@ -12,6 +12,7 @@ import dagster as dg
 from dagster import ScheduleEvaluationContext
 
 from observability_assets.derived.automation_kpis import automation_kpis
+from observability_assets.derived.weekly_report import report_assets
 from observability_assets.drift import DRIFT_ASSETS, DRIFT_CHECKS, DRIFT_RESOURCES
 from observability_assets.health import (
     HEALTH_ASSETS,
@@ -120,8 +121,18 @@ refresh_derived_schedule = dg.ScheduleDefinition(
     job=refresh_derived_job, cron_schedule="0 3 * * *", execution_timezone="UTC"
 )
 
+REPORT_ASSETS = report_assets([*ASSETS, *HEALTH_ASSETS])
+weekly_report_job = dg.define_asset_job(
+    "weekly_report",
+    selection=dg.AssetSelection.assets(automation_kpis, *REPORT_ASSETS),
+    description="Refresh the automation KPIs and write the weekly health report.",
+)
+weekly_report_schedule = dg.ScheduleDefinition(
+    job=weekly_report_job, cron_schedule="0 6 * * 1", execution_timezone="UTC"
+)
+
 defs = dg.Definitions(
-    assets=[*ASSETS, *HEALTH_ASSETS],
+    assets=[*ASSETS, *HEALTH_ASSETS, *REPORT_ASSETS],
     asset_checks=[*CHECKS, *HEALTH_CHECKS],
     jobs=[
         daily_ingest_job,
@@ -131,8 +142,9 @@ defs = dg.Definitions(
         test_results_job,
         *HEALTH_JOBS,
         *ACTING_JOBS,
+        weekly_report_job,
     ],
-    schedules=[daily_ingest_schedule, refresh_derived_schedule, *HEALTH_SCHEDULES],
+    schedules=[daily_ingest_schedule, refresh_derived_schedule, weekly_report_schedule, *HEALTH_SCHEDULES],
     sensors=[junit_landing_sensor, analyst_snapshot_sensor, *acting_sensors()],
     resources=RESOURCES,
 )

@@ -385,3 +385,14 @@ def _warehouse_for(
     if key not in _WAREHOUSES:
         _WAREHOUSES[key] = Warehouse(path, snapshot_path or None, lock_timeout_s, snapshot_interval_s)
     return _WAREHOUSES[key]
+
+
+def warehouse_from_env() -> Warehouse:
+    """The warehouse the code location is configured with, for command-line use outside a run
+    (the Dagster resource holds `EnvVar`s that only a run resolves)."""
+    return _warehouse_for(
+        os.environ.get("VIGIL_WAREHOUSE") or "data/warehouse.duckdb",
+        "",
+        120.0,
+        float(os.environ.get("VIGIL_SNAPSHOT_INTERVAL_S") or 0),
+    )

@@ -86,9 +86,9 @@ def verify_against_simulation(
     from observability_assets.demo.simulator import simulate
 
     if warehouse is None:
-        from observability_assets.definitions import RESOURCES
+        from resources.warehouse import warehouse_from_env
 
-        warehouse = RESOURCES["warehouse"].get()
+        warehouse = warehouse_from_env()
     org = simulate(spec)
     window = [spec.start.isoformat(), (spec.start + timedelta(days=spec.days - 1)).isoformat()]
     problems: list[str] = []
