@@ -206,10 +206,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_sensors_and_ledger() -> int:
-    """One tick of every sensor (issues, remediation), then the ledger's hash chain is verified."""
+    """One tick of every sensor, the live incident drill, the ledger check and the weekly report."""
     import dagster as dg
 
     from observability_assets.definitions import defs
+    from observability_assets.demo.drill import DrillFailed, run_incident_drill
+    from observability_assets.derived.weekly_report import latest_report_path
     from observability_assets.ops_cli import tick_sensors, verify_ledger
     from resources.warehouse import warehouse_from_env
 
@@ -217,21 +219,23 @@ def _demo_sensors_and_ledger() -> int:
     with dg.DagsterInstance.get() as instance:
         for result in tick_sensors(defs, instance):
             print(f"  {result.describe()}")
+        try:
+            drill = run_incident_drill(defs, instance, sys.stdout)
+        except DrillFailed as error:
+            print(f"\nINCIDENT DRILL FAILED: {error}", file=sys.stderr)
+            return 1
+        # Last, so the automation KPIs and the report include what the sensors and the drill did.
+        report_run = defs.resolve_job_def("weekly_report").execute_in_process(
+            instance=instance, run_config=QUIET_LOGGING, raise_on_error=False
+        )
     warehouse = warehouse_from_env()
     warehouse.publish_snapshot()
     verification = verify_ledger(warehouse.path)
     print(f"Ledger: {verification.describe()}")
-    # Last, so the automation KPIs and the report include what the sensors just did.
-    from observability_assets.derived.weekly_report import latest_report_path
-
-    with dg.DagsterInstance.get() as instance:
-        report_run = defs.resolve_job_def("weekly_report").execute_in_process(
-            instance=instance, run_config=QUIET_LOGGING, raise_on_error=False
-        )
     print(f"\nWeekly health report: {latest_report_path(warehouse)}")
     if not report_run.success:
         print(f"report failed: {_failure_text(report_run)}", file=sys.stderr)
-    return 0 if verification.ok and report_run.success else 1
+    return 0 if verification.ok and report_run.success and (drill.ok or drill.skipped) else 1
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:

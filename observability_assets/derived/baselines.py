@@ -70,6 +70,12 @@ class BaselineSpec:
     default_tolerance: Tolerance = Tolerance()
     tolerances: dict[str, Tolerance] = field(default_factory=dict)
     max_distance: int = DEFAULT_MAX_DISTANCE
+    # Environment the golden was recorded under: {variable: accepted values, "" for unset}. A
+    # golden of the demo organisation means nothing for another seed or a real organisation.
+    when_env: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def applies(self) -> bool:
+        return all(os.environ.get(name, "") in accepted for name, accepted in self.when_env.items())
 
 
 def baselines_dir() -> Path:
@@ -112,6 +118,7 @@ def _spec(entry: dict[str, Any]) -> BaselineSpec:
         default_tolerance=Tolerance.parse(entry.get("default_tolerance")),
         tolerances={str(k): Tolerance.parse(v) for k, v in entry.get("tolerances", {}).items()},
         max_distance=int(entry.get("max_distance", DEFAULT_MAX_DISTANCE)),
+        when_env={str(k): tuple(str(x) for x in v) for k, v in entry.get("when_env", {}).items()},
     )
 
 
@@ -214,6 +221,7 @@ def build_baseline_drift(directory: Path | None = None) -> dg.AssetsDefinition:
                 compare(spec, folder, current_output(spec, wh, Path(baselines.candidates_dir))),
             )
             for spec in load_manifest(folder)
+            if spec.applies()
         }
         frame = results_frame(results, datetime.now(UTC))
         rows = replace_mart(wh, BASELINE_DRIFT, frame)
