@@ -17,14 +17,18 @@ DAYS = 3
 def test_vigil_demo_loads_the_simulation_exactly_and_the_check_catches_a_lost_row(tmp_path: Path) -> None:
     vigil = Path(sys.executable).with_name("vigil")
     env = {**os.environ, "VIGIL_DEMO_DAYS": str(DAYS), "VIGIL_DEMO_SEED": "13"}
-    result = subprocess.run([str(vigil), "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(vigil), "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"Partitions: {DAYS} ok, 0 failed" in result.stdout
     assert "the warehouse equals the simulated organisation" in result.stdout
     assert "raw.test_results" in result.stdout
 
     # The runs are in the instance's history, as the UI shows them.
-    runs = list((tmp_path / ".dagster_home").rglob("runs.db")) or list((tmp_path / ".dagster_home").rglob("*.db"))
+    runs = list((tmp_path / ".dagster_home").rglob("runs.db")) or list(
+        (tmp_path / ".dagster_home").rglob("*.db")
+    )
     assert runs
 
     warehouse = Warehouse(tmp_path / "data" / "warehouse.duckdb")
