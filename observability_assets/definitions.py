@@ -6,7 +6,6 @@ database is opened and no network call is made until an asset runs.
 
 import os
 from datetime import timedelta
-from typing import Any
 
 import dagster as dg
 from dagster import ScheduleEvaluationContext
@@ -26,18 +25,13 @@ from observability_assets.ingest.github_actions import RECRAWL_DAYS, github_acti
 from observability_assets.ingest.junit_collect import JUnitSourceConfig
 from observability_assets.ingest.junit_reports import junit_test_results
 from observability_assets.partitions import DAILY
+from observability_assets.settings import env_or
 from observability_assets.sql_models import build_sql_assets
 from resources.github import GitHubResource
 from resources.warehouse import WarehouseResource
 from sensors import ACTING_JOBS, acting_resources, acting_sensors
 from sensors.analyst_snapshot import analyst_snapshot_sensor
 from sensors.junit_landing import junit_landing_sensor, test_results_job
-
-
-def env_or(name: str, default: Any) -> Any:
-    """`EnvVar(name)` when it is set (so the UI shows where a value comes from), else the default."""
-    return dg.EnvVar(name) if os.environ.get(name) else default
-
 
 RESOURCES = {
     "warehouse": WarehouseResource(

@@ -11,9 +11,6 @@
 Loading reads environment variables and the baselines manifest, nothing more.
 """
 
-import os
-from typing import Any
-
 import dagster as dg
 
 from observability_assets.derived.baselines import (
@@ -25,11 +22,7 @@ from observability_assets.derived.baselines import (
 from observability_assets.derived.cost_anomalies import cost_anomalies, cost_anomalies_consistent
 from observability_assets.derived.regression_drift import regression_drift, regression_drift_consistent
 from observability_assets.ingest.benchmarks import BenchmarkSourceConfig, benchmark_results
-
-
-def _env_or(name: str, default: Any) -> Any:
-    return dg.EnvVar(name) if os.environ.get(name) else default
-
+from observability_assets.settings import env_or
 
 DRIFT_ASSETS: list[dg.AssetsDefinition] = [
     benchmark_results,
@@ -44,11 +37,11 @@ DRIFT_CHECKS: list[dg.AssetChecksDefinition] = [
 ]
 DRIFT_RESOURCES: dict[str, dg.ConfigurableResource] = {
     "benchmark_sources": BenchmarkSourceConfig(
-        landing_dir=_env_or("VIGIL_BENCHMARK_LANDING", "data/landing/benchmarks"),
-        artifact_patterns=_env_or("VIGIL_BENCHMARK_ARTIFACTS", "*benchmark*"),
+        landing_dir=env_or("VIGIL_BENCHMARK_LANDING", "data/landing/benchmarks"),
+        artifact_patterns=env_or("VIGIL_BENCHMARK_ARTIFACTS", "*benchmark*"),
     ),
     "baselines": BaselinesResource(
-        directory=_env_or("VIGIL_BASELINES", str(baselines_dir())),
-        candidates_dir=_env_or("VIGIL_GOLDEN_CANDIDATES", "."),
+        directory=env_or("VIGIL_BASELINES", str(baselines_dir())),
+        candidates_dir=env_or("VIGIL_GOLDEN_CANDIDATES", "."),
     ),
 }

@@ -9,7 +9,6 @@
   for the whole range).
 """
 
-import os
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -19,6 +18,7 @@ from observability_assets.derived.slo_compliance import slo_compliance, slo_comp
 from observability_assets.ingest.health_probes import health_probes, health_probes_checks
 from observability_assets.ingest.shadow_replay import shadow_samples, shadow_samples_consistent
 from observability_assets.partitions import DEFAULT_START_DATE
+from observability_assets.settings import env_or
 from resources.http_probe import (
     DEFAULT_CATALOGUE_PATH,
     DemoServicesResource,
@@ -77,19 +77,12 @@ HEALTH_JOBS = [health_probe_job, shadow_canary_job]
 HEALTH_SCHEDULES = [health_probe_schedule]
 
 
-def _env_or(name: str, default, kind: type = str):
-    """`EnvVar(name)` when it is set (the UI then shows where a value comes from), else the default."""
-    if not os.environ.get(name):
-        return default
-    return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
-
-
 HEALTH_RESOURCES = {
     "http_probe": HttpProbeResource(),
-    "service_catalogue": ServiceCatalogueResource(path=_env_or("VIGIL_SERVICES", DEFAULT_CATALOGUE_PATH)),
+    "service_catalogue": ServiceCatalogueResource(path=env_or("VIGIL_SERVICES", DEFAULT_CATALOGUE_PATH)),
     "demo_services": DemoServicesResource(
-        seed=_env_or("VIGIL_DEMO_SEED", 7, int),
-        start_date=_env_or("VIGIL_START_DATE", DEFAULT_START_DATE),
-        days=_env_or("VIGIL_DEMO_DAYS", 28, int),
+        seed=env_or("VIGIL_DEMO_SEED", 7, int),
+        start_date=env_or("VIGIL_START_DATE", DEFAULT_START_DATE),
+        days=env_or("VIGIL_DEMO_DAYS", 28, int),
     ),
 }

@@ -19,12 +19,12 @@ safe: remediation is a dry run and issues are only recorded in ops.issues.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 
+from observability_assets.settings import env_or
 from resources.issue_tracker import IssueTrackerResource
 from resources.ledger import LedgerResource
 from resources.remediator import MODE_DRY_RUN, RemediatorResource
@@ -36,12 +36,6 @@ from sensors.slo_burn import remediation_job, slo_burn_sensor
 ACTING_JOBS = [remediation_job]
 
 
-def _env_or(name: str, default: Any, kind: type = str) -> Any:
-    if not os.environ.get(name):
-        return default
-    return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
-
-
 def acting_resources(
     warehouse: WarehouseResource,
     remediator: Mapping[str, Any] | None = None,
@@ -49,25 +43,25 @@ def acting_resources(
 ) -> dict[str, dg.ConfigurableResource]:
     """`ledger`, `issue_tracker` and `remediator` from the environment; the mappings override fields."""
     return {
-        "ledger": LedgerResource(warehouse=warehouse, anchor_path=_env_or("VIGIL_LEDGER_ANCHOR", "")),
+        "ledger": LedgerResource(warehouse=warehouse, anchor_path=env_or("VIGIL_LEDGER_ANCHOR", "")),
         "issue_tracker": IssueTrackerResource(
             **{
-                "mode": _env_or("VIGIL_ISSUES", "record"),
-                "incident_repo": _env_or("VIGIL_INCIDENT_REPO", "acme/infra"),
-                "max_new_per_tick": _env_or("VIGIL_ISSUES_PER_TICK", 5, int),
-                "storm_threshold": _env_or("VIGIL_ISSUE_STORM_THRESHOLD", 25, int),
-                "close_after_clean_days": _env_or("VIGIL_ISSUE_CLEAN_DAYS", 7, int),
+                "mode": env_or("VIGIL_ISSUES", "record"),
+                "incident_repo": env_or("VIGIL_INCIDENT_REPO", "acme/infra"),
+                "max_new_per_tick": env_or("VIGIL_ISSUES_PER_TICK", 5, int),
+                "storm_threshold": env_or("VIGIL_ISSUE_STORM_THRESHOLD", 25, int),
+                "close_after_clean_days": env_or("VIGIL_ISSUE_CLEAN_DAYS", 7, int),
                 **(issue_tracker or {}),
             }
         ),
         "remediator": RemediatorResource(
             **{
-                "mode": _env_or("VIGIL_REMEDIATION", MODE_DRY_RUN),
-                "endpoints": _env_or("VIGIL_REMEDIATION_ENDPOINTS", ""),
-                "admin_token": _env_or("VIGIL_ADMIN_TOKEN", None),
-                "notify_webhook_url": _env_or("VIGIL_NOTIFY_WEBHOOK_URL", None),
-                "page_webhook_url": _env_or("VIGIL_PAGE_WEBHOOK_URL", None),
-                "webhook_secret": _env_or("VIGIL_WEBHOOK_SECRET", None),
+                "mode": env_or("VIGIL_REMEDIATION", MODE_DRY_RUN),
+                "endpoints": env_or("VIGIL_REMEDIATION_ENDPOINTS", ""),
+                "admin_token": env_or("VIGIL_ADMIN_TOKEN", None),
+                "notify_webhook_url": env_or("VIGIL_NOTIFY_WEBHOOK_URL", None),
+                "page_webhook_url": env_or("VIGIL_PAGE_WEBHOOK_URL", None),
+                "webhook_secret": env_or("VIGIL_WEBHOOK_SECRET", None),
                 **(remediator or {}),
             }
         ),
