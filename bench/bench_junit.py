@@ -328,3 +328,26 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def run(quick: bool = False) -> str:
+    """For bench/run_all.py: the timing table (and, in a full run, the 1 GB peak-memory row)."""
+    import contextlib
+    import io
+
+    argv = ["bench_junit.py"] + (["--files", "200", "--repeats", "2"] if quick else ["--big-report"])
+    captured = io.StringIO()
+    saved, sys.argv = sys.argv, argv
+    try:
+        with contextlib.redirect_stdout(captured):
+            main()
+    finally:
+        sys.argv = saved
+    text = captured.getvalue()
+    body = text[text.index("\n| measure") :].strip()
+    return (
+        "## JUnit ingestion (parse, normalise, load)\n\n"
+        + text.split("round 1")[0].strip().splitlines()[-1]
+        + "\n\n"
+        + body
+    )

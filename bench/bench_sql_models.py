@@ -187,5 +187,22 @@ def main() -> None:
     )
 
 
+def run(quick: bool = False) -> str:
+    """For bench/run_all.py: the figures table (60 days instead of 365 when quick)."""
+    import contextlib
+    import io
+
+    argv = ["bench_sql_models.py"] + (["--days", "60", "--repeats", "3"] if quick else [])
+    captured = io.StringIO()
+    saved, sys.argv = sys.argv, argv
+    try:
+        with contextlib.redirect_stdout(captured):
+            main()
+    finally:
+        sys.argv = saved
+    text = captured.getvalue()
+    return "## " + text[text.index("### SQL model layer") + 4 :].strip()
+
+
 if __name__ == "__main__":
     main()

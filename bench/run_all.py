@@ -36,10 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller inputs, for a smoke run")
     parser.add_argument("--only", nargs="*", default=None, help="benchmark module names to run")
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(words)
     sys.path.insert(0, str(ROOT / "bench"))
-    command = "make bench" if argv in (None, []) else "python bench/run_all.py " + " ".join(argv)
-    existing = OUTPUT.read_text() if OUTPUT.exists() else HEADER
+    command = "make bench" if not words else "python bench/run_all.py " + " ".join(words)
     for name in args.only or BENCHES:
         print(f"== {name}", flush=True)
         started = time.monotonic()
@@ -51,13 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         section = _section(name, body + stamp)
         print(body, flush=True)
         pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
+        # Re-read and write after each benchmark: a later failure keeps what was measured.
+        existing = OUTPUT.read_text() if OUTPUT.exists() else HEADER
         if pattern.search(existing):
             existing = pattern.sub(section.replace("\\", "\\\\"), existing)
         else:
             existing += "\n" + section + "\n"
-    OUTPUT.parent.mkdir(exist_ok=True)
-    OUTPUT.write_text(existing)
-    print(f"wrote {OUTPUT}")
+        OUTPUT.parent.mkdir(exist_ok=True)
+        OUTPUT.write_text(existing)
+        print(f"wrote {name} to {OUTPUT}", flush=True)
     return 0
 
 
