@@ -44,7 +44,10 @@ def run(quick: bool = False) -> str:
     n_jobs, n_attempts = len(org.jobs), len(org.run_attempts)
     n_runs = len({(a["repository"]["full_name"], a["id"]) for a in org.run_attempts})
 
-    with tempfile.TemporaryDirectory() as tmp, GitHubServer(org, token="bench-token", rate_limit=10**9) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        GitHubServer(org, token="bench-token", rate_limit=10**9) as server,
+    ):
         cache = Path(tmp) / "cache.sqlite"
         warehouse = Warehouse(Path(tmp) / "w.duckdb")
         warehouse.ensure_schema()
@@ -60,7 +63,10 @@ def run(quick: bool = False) -> str:
                 crawl = crawl_day(make_client, org.repos, day)
                 warehouse.replace_partitions(
                     day.isoformat(),
-                    {CI_RUNS: rows_to_frame(crawl.runs, RUN_FIELDS), CI_JOBS: rows_to_frame(crawl.jobs, JOB_FIELDS)},
+                    {
+                        CI_RUNS: rows_to_frame(crawl.runs, RUN_FIELDS),
+                        CI_JOBS: rows_to_frame(crawl.jobs, JOB_FIELDS),
+                    },
                 )
                 requests += crawl.requests
                 not_modified += crawl.not_modified
@@ -68,7 +74,9 @@ def run(quick: bool = False) -> str:
 
         first_s, first_requests, _ = ingest_all()
         again_s, again_requests, again_304 = ingest_all()
-        loaded = warehouse.query("SELECT (SELECT count(*) FROM raw.ci_runs) + (SELECT count(*) FROM raw.ci_jobs) AS n")
+        loaded = warehouse.query(
+            "SELECT (SELECT count(*) FROM raw.ci_runs) + (SELECT count(*) FROM raw.ci_jobs) AS n"
+        )
         rows = int(loaded["n"][0])
 
     runs_frame, jobs_frame = org.runs_frame(), org.jobs_frame()

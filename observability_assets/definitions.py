@@ -11,6 +11,7 @@ import dagster as dg
 from dagster import ScheduleEvaluationContext
 
 from observability_assets.derived.automation_kpis import automation_kpis
+from observability_assets.derived.flaky import FLAKY_ASSETS, FLAKY_CHECKS
 from observability_assets.derived.weekly_report import report_assets
 from observability_assets.drift import DRIFT_ASSETS, DRIFT_CHECKS, DRIFT_RESOURCES
 from observability_assets.health import (
@@ -61,12 +62,15 @@ ASSETS: list[dg.AssetsDefinition] = [
     junit_test_results,
     *SQL_ASSETS,
     *DRIFT_ASSETS,
+    *FLAKY_ASSETS,
     automation_kpis,
 ]
-CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS, *DRIFT_CHECKS]
+CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS, *DRIFT_CHECKS, *FLAKY_CHECKS]
 
 RAW_DAILY_SELECTION = dg.AssetSelection.assets(github_actions_runs, junit_test_results, benchmark_results)
-MODELS_DAILY_SELECTION = dg.AssetSelection.assets(*[a for a in SQL_ASSETS if a.partitions_def is not None])
+MODELS_DAILY_SELECTION = dg.AssetSelection.assets(
+    *[a for a in [*SQL_ASSETS, *FLAKY_ASSETS] if a.partitions_def is not None]
+)
 DAILY_SELECTION = RAW_DAILY_SELECTION | MODELS_DAILY_SELECTION
 
 daily_ingest_job = dg.define_asset_job(
