@@ -68,8 +68,11 @@ ASSETS: list[dg.AssetsDefinition] = [
 CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS, *DRIFT_CHECKS, *FLAKY_CHECKS]
 
 RAW_DAILY_SELECTION = dg.AssetSelection.assets(github_actions_runs, junit_test_results, benchmark_results)
+# Daily models read the seeds (runner prices, default branches): the seeds are loaded with them, so
+# the first day of a fresh warehouse finds them too. Loading a few CSV rows costs nothing.
+SEED_ASSETS = [a for a in SQL_ASSETS if a.key.path[0] == "seeds"]
 MODELS_DAILY_SELECTION = dg.AssetSelection.assets(
-    *[a for a in [*SQL_ASSETS, *FLAKY_ASSETS] if a.partitions_def is not None]
+    *SEED_ASSETS, *[a for a in [*SQL_ASSETS, *FLAKY_ASSETS] if a.partitions_def is not None]
 )
 DAILY_SELECTION = RAW_DAILY_SELECTION | MODELS_DAILY_SELECTION
 
