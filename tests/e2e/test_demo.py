@@ -16,7 +16,8 @@ DAYS = 3
 
 def test_vigil_demo_loads_the_simulation_exactly_and_the_check_catches_a_lost_row(tmp_path: Path) -> None:
     vigil = Path(sys.executable).with_name("vigil")
-    env = {**os.environ, "VIGIL_DEMO_DAYS": str(DAYS), "VIGIL_DEMO_SEED": "13"}
+    # The live incident drill has its own test (test_demo_drill.py).
+    env = {**os.environ, "VIGIL_DEMO_DAYS": str(DAYS), "VIGIL_DEMO_SEED": "13", "VIGIL_DEMO_DRILL": "0"}
     result = subprocess.run(
         [str(vigil), "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
