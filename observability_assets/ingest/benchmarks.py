@@ -43,7 +43,7 @@ from observability_assets.ingest.junit_collect import (
     SIDECAR,
     LandingDrop,
     RunContext,
-    load_run_contexts,
+    read_run_contexts,
     scan_landing,
 )
 from observability_assets.metadata import column_schema
@@ -291,17 +291,7 @@ def benchmark_results(
     """Benchmark results of the partition's runs (artifacts) and of the landing drops dated that day."""
     key = context.partition_key
     wh = warehouse.get()
-    with wh.read(f"runs of {key} for benchmarks") as con:
-        runs = con.execute(
-            "SELECT repo, run_id, run_attempt, head_sha, head_branch, run_started_at, updated_at "
-            "FROM raw.ci_runs WHERE partition_day = CAST(? AS DATE)",
-            [key],
-        ).df()
-        jobs = con.execute(
-            "SELECT repo, run_id, run_attempt, job_id, job_name FROM raw.ci_jobs WHERE partition_day = CAST(? AS DATE)",
-            [key],
-        ).df()
-    contexts = load_run_contexts(runs, jobs)
+    contexts = read_run_contexts(wh, key, "benchmarks")
     from_artifacts = Collected()
     if contexts and benchmark_sources.artifact_patterns.strip():
         with permanent_github_errors_fail_fast():

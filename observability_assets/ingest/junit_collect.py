@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from resources.github import GitHubClient
+    from resources.warehouse import Warehouse
 
 ARTIFACT_SOURCE = "junit_artifact"
 LANDING_SOURCE = "junit_landing"
@@ -122,6 +123,21 @@ def load_run_contexts(runs: Any, jobs: Any) -> list[RunContext]:
         for entries in ctx.jobs.values():
             entries.sort(key=lambda e: -len(e[0]))
     return list(contexts.values())
+
+
+def read_run_contexts(warehouse: Warehouse, partition_key: str, purpose: str) -> list[RunContext]:
+    """Contexts of the runs of one partition, in one short read of raw.ci_runs and raw.ci_jobs."""
+    with warehouse.read(f"runs of {partition_key} for {purpose}") as con:
+        runs = con.execute(
+            "SELECT repo, run_id, run_attempt, head_sha, head_branch, run_started_at, updated_at "
+            "FROM raw.ci_runs WHERE partition_day = CAST(? AS DATE)",
+            [partition_key],
+        ).df()
+        jobs = con.execute(
+            "SELECT repo, run_id, run_attempt, job_id, job_name FROM raw.ci_jobs WHERE partition_day = CAST(? AS DATE)",
+            [partition_key],
+        ).df()
+    return load_run_contexts(runs, jobs)
 
 
 def _utc(value: Any) -> datetime | None:

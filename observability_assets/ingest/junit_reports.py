@@ -21,8 +21,8 @@ from observability_assets.ingest.junit_collect import (
     collect_artifacts,
     collect_landing,
     concat_tables,
-    load_run_contexts,
     outcome_counts,
+    read_run_contexts,
     scan_landing,
 )
 from observability_assets.metadata import column_schema
@@ -53,17 +53,7 @@ def junit_test_results(
     """Parse the partition's JUnit reports (run artifacts and landed drops) into raw.test_results."""
     key = context.partition_key
     wh = warehouse.get()
-    with wh.read(f"runs of {key} for test results") as con:
-        runs = con.execute(
-            "SELECT repo, run_id, run_attempt, head_sha, head_branch, run_started_at, updated_at "
-            "FROM raw.ci_runs WHERE partition_day = CAST(? AS DATE)",
-            [key],
-        ).df()
-        jobs = con.execute(
-            "SELECT repo, run_id, run_attempt, job_id, job_name FROM raw.ci_jobs WHERE partition_day = CAST(? AS DATE)",
-            [key],
-        ).df()
-    contexts = load_run_contexts(runs, jobs)
+    contexts = read_run_contexts(wh, key, "test results")
     collected = Collected()
     if contexts:
         with permanent_github_errors_fail_fast():
