@@ -112,8 +112,11 @@ def _finish(figure, key: str, title: str, points: int) -> Chart:
 
 
 def _sparse_markers(points: int) -> dict[str, Any]:
-    # A line through one or two points is (nearly) invisible: draw the points themselves.
-    return {"marker": "o", "markersize": 4} if points < 3 else {}
+    # A line through a handful of points (a short demo, a new service) is hard to see: draw the
+    # points themselves, large enough to read at a glance.
+    if points >= 12:
+        return {}
+    return {"marker": "o", "markersize": 10 if points < 4 else 7}
 
 
 def _mark(artist, index: int) -> int:

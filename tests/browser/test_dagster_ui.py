@@ -48,9 +48,6 @@ def _environment(root: Path) -> dict[str, str]:
         VIGIL_SERVICES=str(REPO_ROOT / "config" / "services.yaml"),
         DAGSTER_HOME=str(root / ".dagster_home"),
         VIGIL_DEMO_DAYS=str(DEMO_DAYS),
-        # The live incident drill runs on real time; tests/e2e/test_demo_drill.py covers it, and
-        # here it would share two cores with a starting `dagster dev`.
-        VIGIL_DEMO_DRILL="0",
         PYTHONPATH=os.pathsep.join(python_path),
     )
     return env

@@ -171,7 +171,10 @@ def test_the_chart_check_tells_a_blank_chart_from_one_with_data(tmp_path: Path, 
     drawn = report_charts.line_chart("drawn", "drawn", {"a": (days, np.array([1.0, 3.0, 2.0]))}, "x")
     blank = report_charts.line_chart("blank", "blank", {"a": (days[:0], np.array([]))}, "x")
     # Data artists present but drawn in the background colour: the pixel check must catch it.
-    invisible = drawn.svg.replace("stroke: #2563eb", "stroke: #ffffff")
+    # (lines and, for short series, their point markers)
+    invisible = drawn.svg.replace("stroke: #2563eb", "stroke: #ffffff").replace(
+        "fill: #2563eb", "fill: #ffffff"
+    )
     ghost = report_charts.Chart("ghost", "ghost", invisible.replace('id="drawn-', 'id="ghost-'), drawn.points)
     html_file = tmp_path / "charts.html"
     html_file.write_text(
