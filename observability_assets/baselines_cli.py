@@ -57,10 +57,10 @@ def register(subparsers: Any) -> None:
 
 def _locations(args: argparse.Namespace) -> tuple[Path, Any, Path]:
     from observability_assets.derived.baselines import baselines_dir
-    from resources.warehouse import Warehouse
+    from resources.warehouse import Warehouse, warehouse_from_env
 
     folder = Path(args.baselines) if args.baselines else baselines_dir()
-    warehouse = Warehouse(args.warehouse or os.environ.get("VIGIL_WAREHOUSE") or "data/warehouse.duckdb")
+    warehouse = Warehouse(args.warehouse) if args.warehouse else warehouse_from_env()
     candidates = Path(args.candidates or os.environ.get("VIGIL_GOLDEN_CANDIDATES") or ".")
     return folder, warehouse, candidates
 

@@ -23,20 +23,20 @@ from observability_assets.health import (
 )
 from observability_assets.ingest.benchmarks import benchmark_results
 from observability_assets.ingest.github_actions import RECRAWL_DAYS, github_actions_runs
-from observability_assets.ingest.junit_collect import JUnitSourceConfig
+from observability_assets.ingest.junit_collect import DEFAULT_ARTIFACT_PATTERNS, JUnitSourceConfig
 from observability_assets.ingest.junit_reports import junit_test_results
 from observability_assets.partitions import DAILY
 from observability_assets.settings import env_or
 from observability_assets.sql_models import build_sql_assets
 from resources.github import GitHubResource
-from resources.warehouse import WarehouseResource
+from resources.warehouse import DEFAULT_WAREHOUSE_PATH, WarehouseResource
 from sensors import ACTING_JOBS, acting_resources, acting_sensors
 from sensors.analyst_snapshot import analyst_snapshot_sensor
 from sensors.junit_landing import junit_landing_sensor, test_results_job
 
 RESOURCES = {
     "warehouse": WarehouseResource(
-        path=env_or("VIGIL_WAREHOUSE", "data/warehouse.duckdb"),
+        path=env_or("VIGIL_WAREHOUSE", DEFAULT_WAREHOUSE_PATH),
         snapshot_interval_s=float(os.environ.get("VIGIL_SNAPSHOT_INTERVAL_S", "0")),
     ),
     "github": GitHubResource(
@@ -45,7 +45,7 @@ RESOURCES = {
         repos=env_or("VIGIL_GITHUB_REPOS", ""),
     ),
     "junit_sources": JUnitSourceConfig(
-        artifact_patterns=env_or("VIGIL_JUNIT_ARTIFACTS", "*junit*,*test-results*,*test-report*,*surefire*"),
+        artifact_patterns=env_or("VIGIL_JUNIT_ARTIFACTS", DEFAULT_ARTIFACT_PATTERNS),
         report_glob=env_or("VIGIL_JUNIT_GLOB", "**/*.xml"),
         landing_dir=env_or("VIGIL_JUNIT_LANDING", "data/landing/junit"),
     ),

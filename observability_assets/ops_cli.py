@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -154,7 +153,9 @@ def verify_ledger(warehouse_path: Path, anchor_path: Path | None = None) -> Veri
 
 
 def _cmd_ledger_verify(args: argparse.Namespace) -> int:
-    path = Path(args.warehouse or os.environ.get("VIGIL_WAREHOUSE") or "data/warehouse.duckdb")
+    from resources.warehouse import warehouse_from_env
+
+    path = Path(args.warehouse) if args.warehouse else warehouse_from_env().path
     if not path.exists():
         print(f"no warehouse at {path}", file=sys.stderr)
         return 1

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 # PyPI (duckdb-cli 1.5.x); the default of duckdb 2.x would not (FACTS.md: "version number 69").
 STORAGE_COMPATIBILITY_VERSION = "v1.5.0"
 
+# `VIGIL_WAREHOUSE` when unset.
+DEFAULT_WAREHOUSE_PATH = "data/warehouse.duckdb"
+
 
 class WarehouseLockTimeout(TimeoutError):
     """Raised when the warehouse lock could not be taken in time; names the holder."""
@@ -361,7 +364,7 @@ def _sql_literal(text: str) -> str:
 class WarehouseResource(dg.ConfigurableResource):
     """Dagster resource for the DuckDB warehouse (env `VIGIL_WAREHOUSE`)."""
 
-    path: str = Field(default="data/warehouse.duckdb", description="DuckDB file of the warehouse.")
+    path: str = Field(default=DEFAULT_WAREHOUSE_PATH, description="DuckDB file of the warehouse.")
     snapshot_path: str = Field(
         default="", description="Read-only analyst snapshot; defaults to <name>.snapshot.duckdb beside it."
     )
@@ -391,7 +394,7 @@ def warehouse_from_env() -> Warehouse:
     """The warehouse the code location is configured with, for command-line use outside a run
     (the Dagster resource holds `EnvVar`s that only a run resolves)."""
     return _warehouse_for(
-        os.environ.get("VIGIL_WAREHOUSE") or "data/warehouse.duckdb",
+        os.environ.get("VIGIL_WAREHOUSE") or DEFAULT_WAREHOUSE_PATH,
         "",
         120.0,
         float(os.environ.get("VIGIL_SNAPSHOT_INTERVAL_S") or 0),

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from resources.warehouse import Warehouse
 
 ARTIFACT_SOURCE = "junit_artifact"
+DEFAULT_ARTIFACT_PATTERNS = "*junit*,*test-results*,*test-report*,*surefire*"
 LANDING_SOURCE = "junit_landing"
 SIDECAR = "vigil.json"
 DOWNLOAD_WORKERS = 4
@@ -58,7 +59,7 @@ class JUnitSourceConfig(dg.ConfigurableResource):
     """Where test reports come from (env `VIGIL_JUNIT_ARTIFACTS`, `VIGIL_JUNIT_GLOB`, `VIGIL_JUNIT_LANDING`)."""
 
     artifact_patterns: str = Field(
-        default="*junit*,*test-results*,*test-report*,*surefire*",
+        default=DEFAULT_ARTIFACT_PATTERNS,
         description="Comma-separated globs of artifact names that hold JUnit reports.",
     )
     report_glob: str = Field(
