@@ -4,12 +4,19 @@ One year × 50 repositories of simulated workflow runs go into raw.ci_runs; stag
 built by one single-run backfill. Then, alternating in the same process:
 
 - the model layer: `dagster.materialize` of marts.ci_daily_kpis; the time inside the asset (lock,
-  the SQL, comments, metadata queries, checkpoint, snapshot publish) comes from the asset's own
-  `vigil/seconds_in_asset` metadata, so Dagster's run launch is excluded;
-- DuckDB directly: the same SQL file as `CREATE OR REPLACE TABLE ... AS` on the same database.
+  connect, the SQL, comments, metadata queries, checkpoint, close, and the analyst-snapshot copy
+  when one is due) comes from the asset's own `vigil/seconds_in_asset` metadata, so Dagster's run
+  launch is excluded;
+- DuckDB directly: the same SQL file as `CREATE OR REPLACE TABLE ... AS` on the same database the
+  way one runs it by hand (`duckdb warehouse.duckdb -c "..."`): connect, the statement, close
+  (which checkpoints). The asset cannot do less: each Dagster step is a fresh process that has to
+  open the file, and its table has to be on disk when the step ends. The bare statement on an
+  already open connection is reported as well.
 
-The ratio of the medians is the headline (goal <= 1.2x). The whole `dagster asset materialize`
-command (a fresh process with the default executor) is timed once beside it.
+The ratio of the medians is the headline (goal <= 1.2x). The analyst-snapshot copy, which writes
+make at most every `VIGIL_SNAPSHOT_INTERVAL_S` (and `analyst_snapshot_sensor` after each run), is
+timed on its own. The whole `dagster asset materialize` command (a fresh process with the
+default executor) is timed once beside it.
 
     .venv/bin/python bench/bench_sql_models.py [--repos 50] [--days 365] [--repeats 7]
 """
@@ -33,7 +40,12 @@ import duckdb
 from observability_assets.core.contract import CI_RUNS
 from observability_assets.demo.simulator import OrgSpec, simulate
 from observability_assets.sql_models import MODELS_DIR, build_sql_assets
-from resources.warehouse import STORAGE_COMPATIBILITY_VERSION, WarehouseResource, quote_identifier
+from resources.warehouse import (
+    DEFAULT_SNAPSHOT_INTERVAL_S,
+    STORAGE_COMPATIBILITY_VERSION,
+    WarehouseResource,
+    quote_identifier,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START = date(2025, 10, 1)
@@ -159,6 +171,12 @@ def main() -> None:
             (rows,) = con.execute("SELECT count(*) FROM marts.ci_daily_kpis").fetchone()
             (runs,) = con.execute("SELECT count(*) FROM staging.stg_ci_runs").fetchone()
         size_mb = path.stat().st_size / 1e6
+        warehouse = resource.get()
+        publications = []
+        for _ in range(args.repeats):
+            began = time.perf_counter()
+            warehouse._publish_snapshot()
+            publications.append(time.perf_counter() - began)
         cli_s = timed_cli(workdir, path)
 
     med = statistics.median
@@ -173,13 +191,15 @@ def main() -> None:
             | warehouse file | {size_mb:.0f} MB |
             | setup: simulate the organisation and bulk-load raw.ci_runs | {load_s:.2f} s |
             | staging.stg_ci_runs, one single-run backfill of {args.days} partitions | {backfill_s:.2f} s |
-            | DuckDB directly: CREATE TABLE AS the model's SQL (median of {args.repeats}) | {med(direct):.3f} s |
-            | DuckDB directly, connect to closed and checkpointed file (median) | {med(durable):.3f} s |
+            | DuckDB directly: connect, CREATE OR REPLACE TABLE AS the model's SQL, close (median of {args.repeats}) | {med(durable):.3f} s |
+            | of which the statement on the open connection | {med(direct):.3f} s |
             | model layer, time inside the asset (median) | {med(inside):.3f} s |
-            | of which the model's SQL statement | {med(in_sql):.3f} s |
-            | **ratio inside the asset / DuckDB directly** (goal ≤ 1.2×) | **{med(inside) / med(direct):.2f}×** |
-            | ratio of the SQL statement alone / DuckDB directly | {med(in_sql) / med(direct):.2f}× |
-            | ratio inside the asset / DuckDB directly incl. connect and checkpoint | {med(inside) / med(durable):.2f}× |
+            | of which the model's SQL statement (with its comments) | {med(in_sql):.3f} s |
+            | **ratio inside the asset / DuckDB directly** (goal ≤ 1.2×) | **{med(inside) / med(durable):.2f}×** |
+            | ratio of the model's statement / the same statement directly | {med(in_sql) / med(direct):.2f}× |
+            | ratio inside the asset / the bare statement on an open connection | {med(inside) / med(direct):.2f}× |
+            | one analyst-snapshot publication: copy of the {size_mb:.0f} MB file (median), made by a write at most every {DEFAULT_SNAPSHOT_INTERVAL_S:.0f} s and after each run | {med(publications):.3f} s |
+            | ratio inside the asset / DuckDB directly, had this write published the snapshot | {(med(inside) + med(publications)) / med(durable):.2f}× |
             | `dagster.materialize` in process, wall (median) | {med(walls):.2f} s |
             | `dagster asset materialize --select marts/ci_daily_kpis`, wall, fresh process | {cli_s:.2f} s |
             """

@@ -245,9 +245,17 @@ def _demo_sensors_and_ledger(report_as_of: date) -> int:
 
 def _cmd_sql(args: argparse.Namespace) -> int:
     from observability_assets.analyst import run_sql
-    from resources.warehouse import warehouse_from_env
+    from resources.warehouse import Warehouse, WarehouseLockTimeout, warehouse_from_env
 
-    snapshot = warehouse_from_env().snapshot_path
+    configured = warehouse_from_env()
+    snapshot = configured.snapshot_path
+    if configured.snapshot_is_stale():
+        # Writes publish at most every VIGIL_SNAPSHOT_INTERVAL_S: catch up first, unless a write
+        # holds the lock; a query never waits long for a run.
+        try:
+            Warehouse(configured.path, snapshot, lock_timeout_s=2.0).publish_snapshot()
+        except WarehouseLockTimeout:
+            print("note: a write is in progress; querying the last published snapshot", file=sys.stderr)
     if not snapshot.exists():
         print(f"no analyst snapshot at {snapshot}: run `make demo` or `vigil run` first", file=sys.stderr)
         return 1

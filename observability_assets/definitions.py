@@ -29,7 +29,7 @@ from observability_assets.partitions import DAILY
 from observability_assets.settings import env_or
 from observability_assets.sql_models import build_sql_assets
 from resources.github import GitHubResource
-from resources.warehouse import DEFAULT_WAREHOUSE_PATH, WarehouseResource
+from resources.warehouse import DEFAULT_SNAPSHOT_INTERVAL_S, DEFAULT_WAREHOUSE_PATH, WarehouseResource
 from sensors import ACTING_JOBS, acting_resources, acting_sensors
 from sensors.analyst_snapshot import analyst_snapshot_sensor
 from sensors.junit_landing import junit_landing_sensor, test_results_job
@@ -37,7 +37,7 @@ from sensors.junit_landing import junit_landing_sensor, test_results_job
 RESOURCES = {
     "warehouse": WarehouseResource(
         path=env_or("VIGIL_WAREHOUSE", DEFAULT_WAREHOUSE_PATH),
-        snapshot_interval_s=float(os.environ.get("VIGIL_SNAPSHOT_INTERVAL_S", "0")),
+        snapshot_interval_s=float(os.environ.get("VIGIL_SNAPSHOT_INTERVAL_S") or DEFAULT_SNAPSHOT_INTERVAL_S),
     ),
     "github": GitHubResource(
         api_url=env_or("GITHUB_API_URL", "demo"),

@@ -3,14 +3,17 @@
 DuckDB lets only one process open a database file read-write. Dagster runs steps in separate
 processes and analysts query while runs write, so every access here goes through a cross-process
 file lock that is held only around a short read or write (never while computing or calling the
-network). After each write the file is checkpointed and copied atomically to a read-only analyst
-snapshot, which the DuckDB CLI and notebooks open without ever blocking a run.
+network). After a write the file is checkpointed and, at most every `VIGIL_SNAPSHOT_INTERVAL_S`
+and after every run, copied atomically to a read-only analyst snapshot, which the DuckDB CLI and
+notebooks open without ever blocking a run.
 
 Nothing here touches the disk at import time or when the resource is constructed.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import random
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
-from observability_assets.core.contract import SCHEMAS, TABLES, Table, table
+from observability_assets.core.contract import CONTRACT_VERSION, SCHEMAS, TABLES, Table, table
 
 if TYPE_CHECKING:
     import duckdb
@@ -42,6 +45,9 @@ STORAGE_COMPATIBILITY_VERSION = "v1.5.0"
 
 # `VIGIL_WAREHOUSE` when unset.
 DEFAULT_WAREHOUSE_PATH = "data/warehouse.duckdb"
+# `VIGIL_SNAPSHOT_INTERVAL_S` when unset. Publishing copies the whole file (34 ms for 34 MB, 350 ms
+# for a year of probes: docs/performance.md), so a burst of writes publishes once, not per write.
+DEFAULT_SNAPSHOT_INTERVAL_S = 30.0
 
 
 class WarehouseLockTimeout(TimeoutError):
@@ -126,11 +132,13 @@ class Warehouse:
         path: str | Path,
         snapshot_path: str | Path | None = None,
         lock_timeout_s: float = 120.0,
-        snapshot_interval_s: float = 0.0,
+        snapshot_interval_s: float = DEFAULT_SNAPSHOT_INTERVAL_S,
     ):
-        """`snapshot_interval_s` > 0 publishes the snapshot at most that often: copying a large
-        file after every minute's probe write would cost more than the write itself. What a skipped
-        publication leaves behind goes out with the next due write or `publish_snapshot()`."""
+        """A write publishes the snapshot only when the last publication is `snapshot_interval_s`
+        old (0: after every write): the copy costs as much as the whole file, so after every write
+        of a run, or every minute's probes, it would cost more than the writes. What a skipped
+        publication leaves behind goes out with the next due write or `publish_snapshot()`, which
+        `analyst_snapshot_sensor` calls after every run and `vigil run` at its end."""
         self.path = Path(path)
         self.snapshot_path = Path(snapshot_path) if snapshot_path else default_snapshot_path(self.path)
         self.lock = WarehouseLock(self.path.with_name(self.path.name + ".lock"), timeout_s=lock_timeout_s)
@@ -337,21 +345,56 @@ def default_snapshot_path(path: Path) -> Path:
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every schema and contract table if missing, add new columns, and (re)write comments."""
-    for schema in SCHEMAS:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    """Create every schema and contract table if missing, add new columns, and (re)write comments.
+
+    About 900 statements (0.1-0.25 s), so they run only when `ops.contract_version` does not hold
+    this contract's fingerprint: Dagster starts a fresh process for every step, and each would pay
+    it again. One transaction: a crash leaves the old contract and its old fingerprint."""
+    import duckdb
+
+    statements = _contract_statements()
+    fingerprint = _fingerprint(statements)
+    try:
+        applied = con.execute(f"SELECT fingerprint FROM {CONTRACT_VERSION.qualified_name}").fetchall()  # noqa: S608
+        if applied == [(fingerprint,)]:
+            return
+    except duckdb.CatalogException:
+        pass  # a new warehouse, or one older than the table
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for statement in statements:
+            con.execute(statement)
+        con.execute(f"DELETE FROM {CONTRACT_VERSION.qualified_name}")  # noqa: S608
+        con.execute(
+            f"INSERT INTO {CONTRACT_VERSION.qualified_name} VALUES (?, now()::TIMESTAMP)",  # noqa: S608
+            [fingerprint],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+@functools.cache
+def _contract_statements() -> tuple[str, ...]:
+    statements = [f"CREATE SCHEMA IF NOT EXISTS {schema}" for schema in SCHEMAS]
     for spec in TABLES:
         columns = ", ".join(f"{quote_identifier(c.name)} {c.sql_type}" for c in spec.columns)
-        con.execute(f"CREATE TABLE IF NOT EXISTS {spec.qualified_name} ({columns})")
-        for column in spec.columns:
-            con.execute(
-                f"ALTER TABLE {spec.qualified_name} ADD COLUMN IF NOT EXISTS {quote_identifier(column.name)} {column.sql_type}"
-            )
-        con.execute(f"COMMENT ON TABLE {spec.qualified_name} IS {_sql_literal(spec.comment)}")
-        for column in spec.columns:
-            con.execute(
-                f"COMMENT ON COLUMN {spec.qualified_name}.{quote_identifier(column.name)} IS {_sql_literal(column.comment)}"
-            )
+        statements.append(f"CREATE TABLE IF NOT EXISTS {spec.qualified_name} ({columns})")
+        statements += [
+            f"ALTER TABLE {spec.qualified_name} ADD COLUMN IF NOT EXISTS {quote_identifier(c.name)} {c.sql_type}"
+            for c in spec.columns
+        ]
+        statements.append(f"COMMENT ON TABLE {spec.qualified_name} IS {_sql_literal(spec.comment)}")
+        statements += [
+            f"COMMENT ON COLUMN {spec.qualified_name}.{quote_identifier(c.name)} IS {_sql_literal(c.comment)}"
+            for c in spec.columns
+        ]
+    return tuple(statements)
+
+
+def _fingerprint(statements: tuple[str, ...]) -> str:
+    return hashlib.sha256("\n".join(statements).encode()).hexdigest()
 
 
 def quote_identifier(name: str) -> str:
@@ -373,7 +416,9 @@ class WarehouseResource(dg.ConfigurableResource):
     )
     lock_timeout_s: float = Field(default=120.0, description="Longest wait for the warehouse lock.")
     snapshot_interval_s: float = Field(
-        default=0.0, description="Publish the analyst snapshot at most this often (0: after every write)."
+        default=DEFAULT_SNAPSHOT_INTERVAL_S,
+        description="Writes publish the analyst snapshot at most this often (0: after every write); "
+        "analyst_snapshot_sensor publishes the rest after each run.",
     )
 
     def get(self) -> Warehouse:
@@ -400,5 +445,5 @@ def warehouse_from_env() -> Warehouse:
         os.environ.get("VIGIL_WAREHOUSE") or DEFAULT_WAREHOUSE_PATH,
         "",
         120.0,
-        float(os.environ.get("VIGIL_SNAPSHOT_INTERVAL_S") or 0),
+        float(os.environ.get("VIGIL_SNAPSHOT_INTERVAL_S") or DEFAULT_SNAPSHOT_INTERVAL_S),
     )

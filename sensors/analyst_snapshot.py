@@ -1,7 +1,7 @@
 """Publish the analyst snapshot after a successful run when writes skipped it.
 
-With `VIGIL_SNAPSHOT_INTERVAL_S` > 0 the warehouse publishes at most that often; this sensor
-makes sure the last writes of a run reach analysts even when no later write comes along.
+Writes publish at most every `VIGIL_SNAPSHOT_INTERVAL_S` (30 s by default); this sensor makes
+sure the last writes of a run reach analysts even when no later write comes along.
 """
 
 import dagster as dg

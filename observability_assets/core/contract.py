@@ -628,6 +628,18 @@ AUTOMATION_KPIS = Table(
     key=("day",),
 )
 
+CONTRACT_VERSION = Table(
+    "ops",
+    "contract_version",
+    "The version of this contract the warehouse file was last brought up to (one row). Writers "
+    "skip re-applying the DDL while it matches; delete the row to force a re-apply.",
+    (
+        _c("fingerprint", "VARCHAR", "SHA-256 of the DDL and comments of every contract table."),
+        _c("applied_at", "TIMESTAMP", "When that DDL was applied (UTC)."),
+    ),
+    key=("fingerprint",),
+)
+
 TABLES: tuple[Table, ...] = (
     CI_RUNS,
     CI_JOBS,
@@ -648,6 +660,7 @@ TABLES: tuple[Table, ...] = (
     COST_ANOMALIES,
     BASELINE_DRIFT,
     AUTOMATION_KPIS,
+    CONTRACT_VERSION,
 )
 SCHEMAS: tuple[str, ...] = ("raw", "seeds", "staging", "marts", "ops")
 

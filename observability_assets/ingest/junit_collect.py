@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,8 @@ from pydantic import Field
 
 from observability_assets.core.archives import ArchiveMember, iter_zip_reports
 from observability_assets.core.errors import Rejection
-from observability_assets.core.junit import parse_many
+from observability_assets.core.junit import PARALLEL_MIN_BYTES, parse_many
+from observability_assets.core.process_pool import map_tables, usable_cores
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -246,8 +248,21 @@ def _zip_entries(path: Path, pattern: str, archive_name: str) -> Iterator[tuple[
         yield (item.name, item) if isinstance(item, ArchiveMember) else (item.path, item)
 
 
+@dataclass(frozen=True)
+class _Artifact:
+    """A downloaded artifact waiting to be parsed; picklable, so a worker process can take it."""
+
+    label: str
+    zip_path: str
+    name: str
+    row: RowContext
+
+
 def collect_artifacts(make_client: Any, contexts: list[RunContext], config: JUnitSourceConfig) -> Collected:
-    """Download and parse the matching artifacts of every run; rejections never stop the rest."""
+    """Download and parse the matching artifacts of every run; rejections never stop the rest.
+
+    Downloads run in threads (network-bound); parsing holds the GIL, so once everything is on disk
+    the archives are parsed over worker processes when there is enough XML to repay them."""
     patterns = [p.strip() for p in config.artifact_patterns.split(",") if p.strip()]
     cache = Path(config.cache_dir)
     local = threading.local()
@@ -257,44 +272,94 @@ def collect_artifacts(make_client: Any, contexts: list[RunContext], config: JUni
             local.client = make_client()
         return local.client
 
-    def one_run(ctx: RunContext) -> Collected:
-        out = Collected()
+    def download(ctx: RunContext) -> tuple[list[_Artifact], list[Rejection], int]:
+        artifacts: list[_Artifact] = []
+        rejections: list[Rejection] = []
+        matched = 0
         gh = client()
         for artifact in gh.list_artifacts(ctx.repo, ctx.run_id):
             name = artifact.get("name", "")
             if artifact.get("expired") or not any(fnmatch.fnmatch(name, p) for p in patterns):
                 continue
-            out.artifacts += 1
+            matched += 1
             label = f"{ctx.repo}/runs/{ctx.run_id}/artifacts/{artifact['id']}({name})"
             target = cache / ctx.repo.replace("/", "__") / f"{artifact['id']}.zip"
             try:
                 if not target.exists():
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    partial = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+                    partial_file = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
                     gh.download_artifact(
-                        ctx.repo, artifact["id"], partial, max_bytes=config.max_artifact_bytes
+                        ctx.repo, artifact["id"], partial_file, max_bytes=config.max_artifact_bytes
                     )
-                    os.replace(partial, target)
+                    os.replace(partial_file, target)
             except Exception as error:  # a failed download rejects this artifact, not the day
-                out.rejections.append(Rejection(label, f"download failed: {error}"))
+                rejections.append(Rejection(label, f"download failed: {error}"))
                 continue
             attempt = ctx.attempt_at(_parse_time(artifact.get("created_at")))
-            table, seen = _parse_archive_or_files(
-                _zip_entries(target, config.report_glob, label), out.rejections, label
+            row = RowContext(
+                ctx.repo, ctx.run_id, attempt, ctx.job_for(attempt, name), ctx.head_sha, ctx.branch
             )
-            out.reports += seen
-            if table is not None:
-                row = RowContext(
-                    ctx.repo, ctx.run_id, attempt, ctx.job_for(attempt, name), ctx.head_sha, ctx.branch
-                )
-                out.tables.append(_with_context(table, row, name))
-        return out
+            artifacts.append(_Artifact(label, str(target), name, row))
+        return artifacts, rejections, matched
 
     total = Collected()
+    downloaded: list[_Artifact] = []
     with ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="artifacts") as pool:
-        for part in pool.map(one_run, contexts):
-            total.extend(part)
+        for artifacts, rejections, matched in pool.map(download, contexts):
+            downloaded += artifacts
+            total.rejections += rejections
+            total.artifacts += matched
+    groups = _artifact_groups(downloaded, usable_cores())
+    for table, (rejections, reports) in map_tables(
+        partial(_parse_artifacts, report_glob=config.report_glob),
+        groups,
+        workers=usable_cores(),
+        preload=[__name__, "pandas"],
+    ):
+        if table.num_rows:
+            total.tables.append(table)
+        total.rejections += rejections
+        total.reports += reports
     return total
+
+
+def _artifact_groups(artifacts: list[_Artifact], workers: int) -> list[list[_Artifact]]:
+    """One group (parsed here) unless the archives hold enough XML to repay worker processes;
+    then contiguous groups of about equal compressed size, several per worker."""
+    sizes = []
+    for artifact in artifacts:
+        try:
+            sizes.append(os.stat(artifact.zip_path).st_size)
+        except OSError:
+            sizes.append(0)
+    total = sum(sizes)
+    # Reports compress about tenfold in a zip: compare what they will be once inflated.
+    if workers <= 1 or len(artifacts) < 2 or total * 10 < PARALLEL_MIN_BYTES:
+        return [artifacts] if artifacts else []
+    count = min(len(artifacts), workers * 4)
+    groups: list[list[_Artifact]] = [[] for _ in range(count)]
+    done = 0
+    for artifact, size in zip(artifacts, sizes, strict=True):
+        groups[min(count - 1, int((done + size / 2) * count / max(total, 1)))].append(artifact)
+        done += size
+    return [group for group in groups if group]
+
+
+def _parse_artifacts(
+    artifacts: list[_Artifact], report_glob: str
+) -> tuple[pa.Table, tuple[list[Rejection], int]]:
+    """Parse archives into one table with their run context (runs in a worker or here)."""
+    tables: list[pa.Table] = []
+    rejections: list[Rejection] = []
+    reports = 0
+    for artifact in artifacts:
+        table, seen = _parse_archive_or_files(
+            _zip_entries(Path(artifact.zip_path), report_glob, artifact.label), rejections, artifact.label
+        )
+        reports += seen
+        if table is not None:
+            tables.append(_with_context(table, artifact.row, artifact.name))
+    return concat_tables(tables), (rejections, reports)
 
 
 def _parse_time(text: str | None) -> datetime | None:

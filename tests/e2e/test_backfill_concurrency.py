@@ -18,6 +18,7 @@ ENV = {
     "VIGIL_DEMO_SEED": "5",
     "VIGIL_START_DATE": "2026-10-01",
     "VIGIL_GITHUB_REPOS": "acme/api,acme/infra",
+    "VIGIL_SNAPSHOT_INTERVAL_S": "0",  # publish after every write: the most swaps a reader can meet
 }
 
 

@@ -104,6 +104,7 @@ def test_the_duckdb_cli_from_pypi_reads_the_snapshot(tmp_path: Path) -> None:
     assets, _ = build_sql_assets(partitions_def=DAILY)
     wanted = {"staging/stg_ci_runs", "marts/ci_daily_kpis"}
     materialize([a for a in assets if a.key.to_user_string() in wanted], resource, days[0], days[-1])
+    resource.get().publish_snapshot()  # as analyst_snapshot_sensor does after a run
     snapshot = resource.get().snapshot_path
     expected = run_sql(snapshot, "SELECT count(*) AS n, sum(runs) AS runs FROM marts.ci_daily_kpis", "csv")
 
@@ -147,7 +148,8 @@ READER = textwrap.dedent(
 def test_an_analyst_query_loop_never_errors_while_runs_write(tmp_path: Path) -> None:
     org = small_org(days=6, repos=("api", "web"), reports=False)
     runs = org.runs_frame()
-    resource = WarehouseResource(path=str(tmp_path / "warehouse.duckdb"))
+    # Publish after every write: the most snapshot swaps a reader can meet.
+    resource = WarehouseResource(path=str(tmp_path / "warehouse.duckdb"), snapshot_interval_s=0)
     days = load_raw(resource.get(), runs, org.jobs_frame())
     assets, _ = build_sql_assets(partitions_def=DAILY)
     stg = next(a for a in assets if a.key.to_user_string() == "staging/stg_ci_runs")
@@ -191,3 +193,24 @@ def test_the_committed_warehouse_doc_is_the_generated_one() -> None:
         in generated
     )
     assert "  staging_stg_ci_runs --> marts_ci_daily_kpis" in generated
+
+
+def test_vigil_sql_catches_up_a_snapshot_that_writes_left_behind(tmp_path: Path) -> None:
+    """Writes publish at most every VIGIL_SNAPSHOT_INTERVAL_S; `vigil sql` shows the last commit."""
+    path = tmp_path / "warehouse.duckdb"
+    warehouse = WarehouseResource(path=str(path), snapshot_interval_s=3600).get()
+    for value in (1, 2):  # the first write publishes, the second is deferred
+        with warehouse.write("example") as con:
+            con.execute(f"CREATE OR REPLACE TABLE marts.example AS SELECT {value} AS version")
+    assert warehouse.snapshot_is_stale()
+    vigil = Path(sys.executable).parent / "vigil"
+    env = {**os.environ, "VIGIL_WAREHOUSE": str(path), "VIGIL_SNAPSHOT_INTERVAL_S": "3600"}
+    shown = subprocess.run(
+        [str(vigil), "sql", "SELECT version FROM marts.example", "--format", "csv"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert shown.split() == ["version", "2"]
+    assert not warehouse.snapshot_is_stale()

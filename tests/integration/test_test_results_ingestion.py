@@ -12,6 +12,7 @@ import pytest
 
 from observability_assets.demo.github_server import GitHubServer
 from observability_assets.demo.simulator import OrgSpec, simulate
+from observability_assets.ingest import junit_collect
 from observability_assets.ingest.github_actions import github_actions_runs
 from observability_assets.ingest.junit_collect import JUnitSourceConfig
 from observability_assets.ingest.junit_reports import junit_test_results
@@ -82,7 +83,12 @@ def _truth_for_day(org, day: str):
     return truth[[(r, i) in keep for r, i in zip(truth["repo"], truth["run_id"], strict=True)]]
 
 
-def test_artifacts_load_exactly_the_simulated_results_and_hostile_ones_are_rejected(tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker_processes", [False, True], ids=["one-process", "worker-processes"])
+def test_artifacts_load_exactly_the_simulated_results_and_hostile_ones_are_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker_processes: bool
+) -> None:
+    if worker_processes:  # a big day's archives are parsed over worker processes: same result
+        monkeypatch.setattr(junit_collect, "PARALLEL_MIN_BYTES", 0)
     org = simulate(SPEC)
     hostile = HostileOrg(org)
     truth = _truth_for_day(org, DAY)

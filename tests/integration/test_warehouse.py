@@ -113,7 +113,7 @@ def test_lock_timeout_names_the_holder(tmp_path: Path) -> None:
 
 
 def test_snapshot_is_readable_by_analysts_while_writes_go_on(tmp_path: Path) -> None:
-    wh = Warehouse(tmp_path / "w.duckdb")
+    wh = Warehouse(tmp_path / "w.duckdb", snapshot_interval_s=0)  # publish after every write
     wh.replace_partition("raw.ci_runs", "2026-10-01", _runs(10))
     errors: list[BaseException] = []
     seen: list[int] = []
@@ -152,3 +152,23 @@ def test_snapshot_interval_defers_publication_until_due_or_asked(tmp_path: Path)
     assert wh.publish_snapshot() is False  # nothing new
     snapshot = duckdb.connect(str(wh.snapshot_path), read_only=True)
     assert snapshot.execute("SELECT count(*) FROM raw.ci_runs").fetchall()[0][0] == 7
+
+
+def test_contract_ddl_runs_once_per_contract_version(tmp_path: Path) -> None:
+    """Every Dagster step is a fresh process: re-applying ~900 DDL statements each time would cost
+    more than most steps. The fingerprint in ops.contract_version skips them while it matches."""
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).ensure_schema()
+    with duckdb.connect(str(path)) as con:
+        ((first_applied,),) = con.execute("SELECT applied_at FROM ops.contract_version").fetchall()
+        con.execute("COMMENT ON COLUMN raw.ci_runs.repo IS 'edited by hand'")
+    Warehouse(path).ensure_schema()  # a new instance, as in a new process: same version, skipped
+    with duckdb.connect(str(path)) as con:
+        assert con.execute("SELECT applied_at FROM ops.contract_version").fetchall() == [(first_applied,)]
+        comment = "SELECT comment FROM duckdb_columns() WHERE table_name = 'ci_runs' AND column_name = 'repo'"
+        assert con.execute(comment).fetchall() == [("edited by hand",)]
+        con.execute("DELETE FROM ops.contract_version")  # as after a contract change: re-apply
+    Warehouse(path).ensure_schema()
+    with duckdb.connect(str(path)) as con:
+        assert con.execute("SELECT count(*) FROM ops.contract_version").fetchall() == [(1,)]
+        assert con.execute(comment).fetchall()[0][0] != "edited by hand"

@@ -596,6 +596,20 @@ def test_attempts_count_per_report_in_parse_many() -> None:
     ]
 
 
+@pytest.mark.parametrize("largest_code", [2**62, 0], ids=["combined-codes", "joined-strings"])
+def test_attempts_tell_scope_and_name_apart(monkeypatch: pytest.MonkeyPatch, largest_code: int) -> None:
+    """Same name in another scope, or same scope with another name, is another test; both ways of
+    coding identities (combined dictionary codes, or joined strings when those would overflow)."""
+    monkeypatch.setattr(junit, "_LARGEST_CODE", largest_code)
+    xml = (
+        b'<testsuite name="s"><testcase classname="a" name="t"/><testcase classname="b" name="t"/>'
+        b'<testcase classname="a" name="u"/><testcase classname="a" name="t"/><testcase file="f.py" name="t"/>'
+        b'<testcase name="t"/><testcase classname="b" name="t"/><testcase name="t"/></testsuite>'
+    )
+    table = parse_many([("one.xml", xml), ("two.xml", xml)]).table
+    assert table["attempt"].to_pylist() == [0, 0, 0, 1, 0, 0, 1, 1] * 2
+
+
 def test_attempts_count_across_arrow_chunks() -> None:
     cases = b"".join(
         b'<testcase classname="c" name="t" time="%d"/><testcase classname="c" name="u"/>' % i
