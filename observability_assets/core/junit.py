@@ -48,7 +48,6 @@ Dialect semantics (tests/unit/test_junit_parser.py pins them down):
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -62,7 +61,7 @@ import pyarrow.compute as pc
 from lxml import etree
 
 from observability_assets.core.errors import RejectedInput, Rejection
-from observability_assets.core.process_pool import map_tables, usable_cores
+from observability_assets.core.process_pool import contiguous_shares, file_size, map_tables, usable_cores
 
 
 class Openable(Protocol):
@@ -114,7 +113,7 @@ _TRUNCATION_MARK = " …[truncated]"
 # process), and one core parses about 45 MB/s (bench/bench_junit.py).
 PARALLEL_MIN_BYTES = 32 << 20
 # Several shares per worker let the split follow a worker that starts late (see process_pool).
-_SHARES_PER_WORKER = 4
+SHARES_PER_WORKER = 4
 
 
 def test_id(
@@ -243,28 +242,16 @@ def _parse_group(pairs: list[tuple[str, str]], limits: ParseLimits) -> tuple[pa.
 def _parallel_groups(
     pairs: list[tuple[str, Source]], workers: int, min_bytes: int
 ) -> list[list[tuple[str, str]]] | None:
-    """Contiguous shares of about equal bytes, `_SHARES_PER_WORKER` per worker, or None when a
+    """Contiguous shares of about equal bytes, `SHARES_PER_WORKER` per worker, or None when a
     serial parse is the better deal: one worker, sources that are not files (streams and archive
     members cannot be handed to another process), or too little XML to repay a worker's start."""
     if workers <= 1 or len(pairs) < 2 or not all(isinstance(s, str | Path) for _, s in pairs):
         return None
-    sizes = []
-    for _, source in pairs:
-        try:
-            sizes.append(os.stat(source).st_size)
-        except OSError:
-            sizes.append(0)  # the parse rejects it with the reason
-    total = sum(sizes)
-    if total < max(min_bytes, 1):
+    sizes = [file_size(source) for _, source in pairs]  # type: ignore[arg-type]  # checked above
+    if sum(sizes) < max(min_bytes, 1):
         return None
-    groups: list[list[tuple[str, str]]] = [[] for _ in range(min(workers * _SHARES_PER_WORKER, len(pairs)))]
-    done = 0
-    for (path, source), size in zip(pairs, sizes, strict=True):
-        # The share a report falls in follows the bytes before its middle: contiguous and even.
-        share = min(len(groups) - 1, int((done + size / 2) * len(groups) / total))
-        groups[share].append((path, str(source)))
-        done += size
-    return [group for group in groups if group] or None
+    files = [(path, str(source)) for path, source in pairs]
+    return contiguous_shares(files, sizes, workers * SHARES_PER_WORKER)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -46,6 +46,29 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def file_size(path: str | os.PathLike[str]) -> int:
+    """Bytes of a file, 0 when it cannot be read (the work on it will say why)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def contiguous_shares(items: Sequence[Item], sizes: Sequence[int], count: int) -> list[list[Item]]:
+    """Split `items` in order into at most `count` runs of about equal total size.
+
+    An item goes to the share its middle byte falls in, so a huge item does not drag its
+    neighbours along. Empty shares are left out."""
+    total = sum(sizes)
+    count = max(1, min(count, len(items)))
+    shares: list[list[Item]] = [[] for _ in range(count)]
+    done = 0
+    for item, size in zip(items, sizes, strict=True):
+        shares[min(count - 1, int((done + size / 2) * count / max(total, 1)))].append(item)
+        done += size
+    return [share for share in shares if share]
+
+
 def map_tables(
     function: Callable[[Item], tuple[pa.Table, Extra]],
     items: Sequence[Item],

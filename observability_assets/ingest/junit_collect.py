@@ -41,8 +41,8 @@ from pydantic import Field
 
 from observability_assets.core.archives import ArchiveMember, iter_zip_reports
 from observability_assets.core.errors import Rejection
-from observability_assets.core.junit import PARALLEL_MIN_BYTES, parse_many
-from observability_assets.core.process_pool import map_tables, usable_cores
+from observability_assets.core.junit import PARALLEL_MIN_BYTES, SHARES_PER_WORKER, parse_many
+from observability_assets.core.process_pool import contiguous_shares, file_size, map_tables, usable_cores
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -326,23 +326,11 @@ def collect_artifacts(make_client: Any, contexts: list[RunContext], config: JUni
 def _artifact_groups(artifacts: list[_Artifact], workers: int) -> list[list[_Artifact]]:
     """One group (parsed here) unless the archives hold enough XML to repay worker processes;
     then contiguous groups of about equal compressed size, several per worker."""
-    sizes = []
-    for artifact in artifacts:
-        try:
-            sizes.append(os.stat(artifact.zip_path).st_size)
-        except OSError:
-            sizes.append(0)
-    total = sum(sizes)
+    sizes = [file_size(artifact.zip_path) for artifact in artifacts]
     # Reports compress about tenfold in a zip: compare what they will be once inflated.
-    if workers <= 1 or len(artifacts) < 2 or total * 10 < PARALLEL_MIN_BYTES:
+    if workers <= 1 or len(artifacts) < 2 or sum(sizes) * 10 < PARALLEL_MIN_BYTES:
         return [artifacts] if artifacts else []
-    count = min(len(artifacts), workers * 4)
-    groups: list[list[_Artifact]] = [[] for _ in range(count)]
-    done = 0
-    for artifact, size in zip(artifacts, sizes, strict=True):
-        groups[min(count - 1, int((done + size / 2) * count / max(total, 1)))].append(artifact)
-        done += size
-    return [group for group in groups if group]
+    return contiguous_shares(artifacts, sizes, workers * SHARES_PER_WORKER)
 
 
 def _parse_artifacts(

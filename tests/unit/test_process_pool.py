@@ -7,7 +7,7 @@ import time
 
 import pyarrow as pa
 
-from observability_assets.core.process_pool import map_tables
+from observability_assets.core.process_pool import contiguous_shares, map_tables
 
 
 def _square(item: tuple[int, float]) -> tuple[pa.Table, int]:
@@ -42,3 +42,12 @@ def test_a_dead_worker_loses_nothing() -> None:
 def test_one_worker_or_one_item_stays_in_this_process() -> None:
     assert {pid for _, pid in map_tables(_square, [(n, 0.0) for n in range(3)], workers=1)} == {os.getpid()}
     assert [pid for _, pid in map_tables(_square, [(5, 0.0)], workers=4)] == [os.getpid()]
+
+
+def test_contiguous_shares_keep_order_and_balance_bytes() -> None:
+    sizes = [10, 10, 10, 10, 100, 10, 10, 10, 10, 10]
+    shares = contiguous_shares(list(range(10)), sizes, 4)
+    assert [n for share in shares for n in share] == list(range(10))
+    assert shares == [[0, 1, 2, 3], [4], [5, 6, 7, 8, 9]]  # the big item stands alone
+    assert contiguous_shares(["a", "b"], [0, 0], 8) == [["a", "b"]]  # nothing to balance
+    assert contiguous_shares(["a"], [5], 0) == [["a"]]
