@@ -4,12 +4,14 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 
+from observability_assets.core.process_pool import map_tables
 from observability_assets.demo.github_server import GitHubServer
 from observability_assets.demo.simulator import OrgSpec, simulate
 from observability_assets.ingest import junit_collect
@@ -89,6 +91,9 @@ def test_artifacts_load_exactly_the_simulated_results_and_hostile_ones_are_rejec
 ) -> None:
     if worker_processes:  # a big day's archives are parsed over worker processes: same result
         monkeypatch.setattr(junit_collect, "PARALLEL_MIN_BYTES", 0)
+        # Start the workers first: a cold start would leave the small day all to this process.
+        warm = partial(junit_collect._parse_artifacts, report_glob="**/*.xml")
+        assert len(map_tables(warm, [[], []], workers=2)) == 2
     org = simulate(SPEC)
     hostile = HostileOrg(org)
     truth = _truth_for_day(org, DAY)

@@ -32,6 +32,23 @@ def test_items_come_back_in_order_and_workers_share_the_work() -> None:
     assert os.getpid() in pids and len(pids) == 2, "this process and one worker both took items"
 
 
+def _paths_of_two_reports(item: int) -> tuple[pa.Table, int]:
+    """A table like a day's artifacts: chunks whose dictionary columns have dictionaries of their own."""
+    time.sleep(0.05)  # long enough that the worker surely takes some of the items
+    chunks = [
+        pa.table({"report_path": pa.array([f"{item}/a.xml", f"{item}/a.xml"]).dictionary_encode()}),
+        pa.table({"report_path": pa.array([f"{item}/b.xml"]).dictionary_encode()}),
+    ]
+    return pa.concat_tables(chunks), item
+
+
+def test_tables_with_a_dictionary_per_chunk_come_back_from_workers() -> None:
+    map_tables(_square, [(0, 0.0), (1, 0.0)], workers=2)  # warm
+    results = map_tables(_paths_of_two_reports, list(range(8)), workers=2)
+    for table, item in results:
+        assert table.column("report_path").to_pylist() == [f"{item}/a.xml", f"{item}/a.xml", f"{item}/b.xml"]
+
+
 def test_a_dead_worker_loses_nothing() -> None:
     items = [(os.getpid(), n) for n in range(6)]
     results = map_tables(_die_outside, items, workers=2)
