@@ -352,8 +352,7 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     it again. One transaction: a crash leaves the old contract and its old fingerprint."""
     import duckdb
 
-    statements = _contract_statements()
-    fingerprint = _fingerprint(statements)
+    statements, fingerprint = _contract_ddl()
     try:
         applied = con.execute(f"SELECT fingerprint FROM {CONTRACT_VERSION.qualified_name}").fetchall()  # noqa: S608
         if applied == [(fingerprint,)]:
@@ -376,7 +375,8 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @functools.cache
-def _contract_statements() -> tuple[str, ...]:
+def _contract_ddl() -> tuple[tuple[str, ...], str]:
+    """Every DDL and comment statement of the contract, and their SHA-256."""
     statements = [f"CREATE SCHEMA IF NOT EXISTS {schema}" for schema in SCHEMAS]
     for spec in TABLES:
         columns = ", ".join(f"{quote_identifier(c.name)} {c.sql_type}" for c in spec.columns)
@@ -390,11 +390,7 @@ def _contract_statements() -> tuple[str, ...]:
             f"COMMENT ON COLUMN {spec.qualified_name}.{quote_identifier(c.name)} IS {_sql_literal(c.comment)}"
             for c in spec.columns
         ]
-    return tuple(statements)
-
-
-def _fingerprint(statements: tuple[str, ...]) -> str:
-    return hashlib.sha256("\n".join(statements).encode()).hexdigest()
+    return tuple(statements), hashlib.sha256("\n".join(statements).encode()).hexdigest()
 
 
 def quote_identifier(name: str) -> str:

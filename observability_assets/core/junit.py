@@ -194,7 +194,7 @@ def parse_many(
     """Parse (report_path, source) pairs into one table; attempts count per report.
 
     Reports given as file paths are spread over `workers` processes (default: one per usable CPU
-    core) when they add up to `parallel_min_bytes` or more; this process parses the first share.
+    core) when they add up to `parallel_min_bytes` or more; this process parses its part too.
     The table and the rejections are the same, in the same order, as a serial parse gives.
     """
     pairs = list(reports)
