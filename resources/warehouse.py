@@ -4,8 +4,8 @@ DuckDB lets only one process open a database file read-write. Dagster runs steps
 processes and analysts query while runs write, so every access here goes through a cross-process
 file lock that is held only around a short read or write (never while computing or calling the
 network). After a write the file is checkpointed and, at most every `VIGIL_SNAPSHOT_INTERVAL_S`
-and after every run, copied atomically to a read-only analyst snapshot, which the DuckDB CLI and
-notebooks open without ever blocking a run.
+(and by `analyst_snapshot_sensor` when writes stop), copied atomically to a read-only analyst
+snapshot, which the DuckDB CLI and notebooks open without ever blocking a run.
 
 Nothing here touches the disk at import time or when the resource is constructed.
 """
@@ -138,7 +138,8 @@ class Warehouse:
         old (0: after every write): the copy costs as much as the whole file, so after every write
         of a run, or every minute's probes, it would cost more than the writes. What a skipped
         publication leaves behind goes out with the next due write or `publish_snapshot()`, which
-        `analyst_snapshot_sensor` calls after every run and `vigil run` at its end."""
+        `analyst_snapshot_sensor` calls every 30 s when the snapshot is behind, and `vigil run` at
+        its end."""
         self.path = Path(path)
         self.snapshot_path = Path(snapshot_path) if snapshot_path else default_snapshot_path(self.path)
         self.lock = WarehouseLock(self.path.with_name(self.path.name + ".lock"), timeout_s=lock_timeout_s)
@@ -414,7 +415,7 @@ class WarehouseResource(dg.ConfigurableResource):
     snapshot_interval_s: float = Field(
         default=DEFAULT_SNAPSHOT_INTERVAL_S,
         description="Writes publish the analyst snapshot at most this often (0: after every write); "
-        "analyst_snapshot_sensor publishes the rest after each run.",
+        "analyst_snapshot_sensor publishes what is left within 30 s.",
     )
 
     def get(self) -> Warehouse:

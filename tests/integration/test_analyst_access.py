@@ -104,7 +104,7 @@ def test_the_duckdb_cli_from_pypi_reads_the_snapshot(tmp_path: Path) -> None:
     assets, _ = build_sql_assets(partitions_def=DAILY)
     wanted = {"staging/stg_ci_runs", "marts/ci_daily_kpis"}
     materialize([a for a in assets if a.key.to_user_string() in wanted], resource, days[0], days[-1])
-    resource.get().publish_snapshot()  # as analyst_snapshot_sensor does after a run
+    resource.get().publish_snapshot()  # as analyst_snapshot_sensor does when writes stop
     snapshot = resource.get().snapshot_path
     expected = run_sql(snapshot, "SELECT count(*) AS n, sum(runs) AS runs FROM marts.ci_daily_kpis", "csv")
 
@@ -214,3 +214,40 @@ def test_vigil_sql_catches_up_a_snapshot_that_writes_left_behind(tmp_path: Path)
     ).stdout
     assert shown.split() == ["version", "2"]
     assert not warehouse.snapshot_is_stale()
+
+
+def test_the_snapshot_sensor_publishes_what_the_last_writes_left_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dagster as dg
+
+    from sensors import analyst_snapshot
+    from sensors.analyst_snapshot import analyst_snapshot_sensor
+
+    resource = WarehouseResource(path=str(tmp_path / "warehouse.duckdb"), snapshot_interval_s=3600)
+    warehouse = resource.get()
+    for value in (1, 2):  # the first write publishes, the second is deferred
+        with warehouse.write("example") as con:
+            con.execute(f"CREATE OR REPLACE TABLE marts.example AS SELECT {value} AS version")
+
+    def tick() -> str:
+        with dg.build_sensor_context(resources={"warehouse": resource}) as context:
+            return analyst_snapshot_sensor(context).skip_message
+
+    def published_version() -> int:
+        with duckdb.connect(str(warehouse.snapshot_path), read_only=True) as con:
+            return con.execute("SELECT version FROM marts.example").fetchall()[0][0]
+
+    assert published_version() == 1
+    assert tick().startswith("published")
+    assert published_version() == 2
+    assert tick() == "the analyst snapshot shows every write"
+
+    with warehouse.write("example") as con:
+        con.execute("CREATE OR REPLACE TABLE marts.example AS SELECT 3 AS version")
+    monkeypatch.setattr(analyst_snapshot, "LOCK_WAIT_S", 0.2)
+    with warehouse.lock.hold("a long write"):  # a tick does not wait behind it
+        began = time.perf_counter()
+        assert tick() == "a write holds the warehouse; publishing on the next tick"
+        assert time.perf_counter() - began < 2
+    assert tick().startswith("published") and published_version() == 3
