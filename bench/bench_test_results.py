@@ -23,7 +23,7 @@ from observability_assets.demo.github_server import GitHubServer
 from observability_assets.demo.simulator import OrgSpec, simulate
 from observability_assets.ingest import junit_collect
 from observability_assets.ingest.github_actions import github_actions_runs
-from observability_assets.ingest.junit_collect import JUnitSourceConfig
+from observability_assets.ingest.junit_config import JUnitSourceConfig
 from observability_assets.ingest.junit_reports import junit_test_results
 from resources.github import GitHubResource
 from resources.warehouse import Warehouse, WarehouseResource

@@ -23,7 +23,7 @@ from observability_assets.health import (
 )
 from observability_assets.ingest.benchmarks import benchmark_results
 from observability_assets.ingest.github_actions import RECRAWL_DAYS, github_actions_runs
-from observability_assets.ingest.junit_collect import DEFAULT_ARTIFACT_PATTERNS, JUnitSourceConfig
+from observability_assets.ingest.junit_config import DEFAULT_ARTIFACT_PATTERNS, JUnitSourceConfig
 from observability_assets.ingest.junit_reports import junit_test_results
 from observability_assets.partitions import DAILY
 from observability_assets.settings import env_or

@@ -19,6 +19,9 @@ Two sources fill one daily partition (the day the run was created, as for raw.ci
 
 Every hostile or broken file is recorded in `ops.rejected_inputs` with its reason and the rest of
 the partition loads; all of it (rows and rejections) is replaced in one transaction.
+
+No Dagster import here: worker processes that parse a big day's archives import this module, and
+they start faster without it (the settings live in `junit_config`).
 """
 
 from __future__ import annotations
@@ -36,9 +39,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import dagster as dg
-from pydantic import Field
-
 from observability_assets.core.archives import ArchiveMember, iter_zip_reports
 from observability_assets.core.errors import Rejection
 from observability_assets.core.junit import PARALLEL_MIN_BYTES, SHARES_PER_WORKER, parse_many
@@ -47,31 +47,14 @@ from observability_assets.core.process_pool import contiguous_shares, file_size,
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from observability_assets.ingest.junit_config import JUnitSourceConfig
     from resources.github import GitHubClient
     from resources.warehouse import Warehouse
 
 ARTIFACT_SOURCE = "junit_artifact"
-DEFAULT_ARTIFACT_PATTERNS = "*junit*,*test-results*,*test-report*,*surefire*"
 LANDING_SOURCE = "junit_landing"
 SIDECAR = "vigil.json"
 DOWNLOAD_WORKERS = 4
-
-
-class JUnitSourceConfig(dg.ConfigurableResource):
-    """Where test reports come from (env `VIGIL_JUNIT_ARTIFACTS`, `VIGIL_JUNIT_GLOB`, `VIGIL_JUNIT_LANDING`)."""
-
-    artifact_patterns: str = Field(
-        default=DEFAULT_ARTIFACT_PATTERNS,
-        description="Comma-separated globs of artifact names that hold JUnit reports.",
-    )
-    report_glob: str = Field(
-        default="**/*.xml", description="Glob of report files inside an artifact or drop."
-    )
-    landing_dir: str = Field(
-        default="data/landing/junit", description="Landing folder for non-GitHub CI systems."
-    )
-    max_artifact_bytes: int = Field(default=512 * 1024 * 1024, description="Largest artifact zip downloaded.")
-    cache_dir: str = Field(default="data/cache/artifacts", description="Downloaded artifacts, by id.")
 
 
 def slug(text: str) -> str:

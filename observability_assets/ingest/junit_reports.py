@@ -17,7 +17,6 @@ from observability_assets.ingest.junit_collect import (
     ARTIFACT_SOURCE,
     LANDING_SOURCE,
     Collected,
-    JUnitSourceConfig,
     collect_artifacts,
     collect_landing,
     concat_tables,
@@ -25,6 +24,7 @@ from observability_assets.ingest.junit_collect import (
     read_run_contexts,
     scan_landing,
 )
+from observability_assets.ingest.junit_config import JUnitSourceConfig
 from observability_assets.metadata import column_schema
 from observability_assets.partitions import DAILY
 from resources.github import GitHubResource
