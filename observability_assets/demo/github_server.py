@@ -426,6 +426,9 @@ _BLOB_PATH = re.compile(r"^/blobs/artifacts/(?P<artifact_id>\d+)\.zip$")
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of concurrent clients on a busy machine would
+    # overflow it, and a dropped SYN costs the client a 1 s retransmit (a connect timeout here).
+    request_queue_size = 128
     # Keep-alive connections may stay open; never wait for their threads on close.
     block_on_close = False
 

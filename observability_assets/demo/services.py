@@ -119,6 +119,9 @@ class Response:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of concurrent clients on a busy machine would
+    # overflow it, and a dropped SYN costs the client a 1 s retransmit (a connect timeout here).
+    request_queue_size = 128
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], service: DemoService, admin_only: bool) -> None:
