@@ -45,8 +45,8 @@ STORAGE_COMPATIBILITY_VERSION = "v1.5.0"
 
 # `VIGIL_WAREHOUSE` when unset.
 DEFAULT_WAREHOUSE_PATH = "data/warehouse.duckdb"
-# `VIGIL_SNAPSHOT_INTERVAL_S` when unset. Publishing copies the whole file (34 ms for 34 MB, 350 ms
-# for a year of probes: docs/performance.md), so a burst of writes publishes once, not per write.
+# `VIGIL_SNAPSHOT_INTERVAL_S` when unset. Publishing copies the whole file (35 ms for 37 MB, about
+# half a second for a year of probes: docs/performance.md), so a burst of writes publishes once.
 DEFAULT_SNAPSHOT_INTERVAL_S = 30.0
 
 
