@@ -123,7 +123,10 @@ def map_tables(
         shutil.rmtree(spill, ignore_errors=True)
     if failures:
         raise failures[0]
-    return [result for result in results if result is not None]
+    done = [result for result in results if result is not None]
+    if len(done) != len(items):  # every index is claimed once; a gap would be a bug here
+        raise RuntimeError(f"process pool lost {len(items) - len(done)} of {len(items)} items")
+    return done
 
 
 class _Claims:
