@@ -48,6 +48,7 @@ RESOURCES = {
         artifact_patterns=env_or("VIGIL_JUNIT_ARTIFACTS", DEFAULT_ARTIFACT_PATTERNS),
         report_glob=env_or("VIGIL_JUNIT_GLOB", "**/*.xml"),
         landing_dir=env_or("VIGIL_JUNIT_LANDING", "data/landing/junit"),
+        parse_workers=env_or("VIGIL_PARSE_WORKERS", 0, int),
     ),
     **HEALTH_RESOURCES,
     **DRIFT_RESOURCES,

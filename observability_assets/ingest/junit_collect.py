@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from observability_assets.core.archives import ArchiveMember, iter_zip_reports
 from observability_assets.core.errors import Rejection
 from observability_assets.core.junit import PARALLEL_MIN_BYTES, SHARES_PER_WORKER, parse_many
-from observability_assets.core.process_pool import contiguous_shares, file_size, map_tables, usable_cores
+from observability_assets.core.process_pool import contiguous_shares, file_size, map_tables
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -208,7 +208,7 @@ class RowContext:
 
 
 def _parse_archive_or_files(
-    entries: Iterator[tuple[str, Any]], rejections: list[Rejection], prefix: str
+    entries: Iterator[tuple[str, Any]], rejections: list[Rejection], prefix: str, workers: int
 ) -> tuple[pa.Table | None, int]:
     seen = 0
 
@@ -221,7 +221,7 @@ def _parse_archive_or_files(
                 seen += 1
                 yield name, source
 
-    batch = parse_many(sources())
+    batch = parse_many(sources(), workers=workers)
     rejections.extend(Rejection(f"{prefix}/{r.path}", r.reason) for r in batch.rejections)
     return (batch.table if batch.table.num_rows else None), seen
 
@@ -292,11 +292,12 @@ def collect_artifacts(make_client: Any, contexts: list[RunContext], config: JUni
             downloaded += artifacts
             total.rejections += rejections
             total.artifacts += matched
-    groups = _artifact_groups(downloaded, usable_cores())
+    workers = config.workers()
+    groups = _artifact_groups(downloaded, workers)
     for table, (rejections, reports) in map_tables(
         partial(_parse_artifacts, report_glob=config.report_glob),
         groups,
-        workers=usable_cores(),
+        workers=workers,
         preload=[__name__, "pandas"],
     ):
         if table.num_rows:
@@ -324,8 +325,9 @@ def _parse_artifacts(
     rejections: list[Rejection] = []
     reports = 0
     for artifact in artifacts:
+        # One process: this may already be a worker, and archive members cannot be handed on anyway.
         table, seen = _parse_archive_or_files(
-            _zip_entries(Path(artifact.zip_path), report_glob, artifact.label), rejections, artifact.label
+            _zip_entries(Path(artifact.zip_path), report_glob, artifact.label), rejections, artifact.label, 1
         )
         reports += seen
         if table is not None:
@@ -386,7 +388,9 @@ def collect_landing(drops: list[LandingDrop], config: JUnitSourceConfig) -> Coll
                 entries.extend(_zip_entries(path, config.report_glob, str(path)))
             elif path.is_file() and path.name != SIDECAR and _glob_match(relative, config.report_glob):
                 entries.append((relative, path))
-        table, seen = _parse_archive_or_files(iter(entries), out.rejections, str(drop.folder))
+        table, seen = _parse_archive_or_files(
+            iter(entries), out.rejections, str(drop.folder), config.workers()
+        )
         out.reports += seen
         if table is not None:
             data = drop.sidecar

@@ -3,11 +3,14 @@
 import dagster as dg
 from pydantic import Field
 
+from observability_assets.core.process_pool import usable_cores
+
 DEFAULT_ARTIFACT_PATTERNS = "*junit*,*test-results*,*test-report*,*surefire*"
 
 
 class JUnitSourceConfig(dg.ConfigurableResource):
-    """Where test reports come from (env `VIGIL_JUNIT_ARTIFACTS`, `VIGIL_JUNIT_GLOB`, `VIGIL_JUNIT_LANDING`)."""
+    """Where test reports come from and how they are parsed (env `VIGIL_JUNIT_ARTIFACTS`,
+    `VIGIL_JUNIT_GLOB`, `VIGIL_JUNIT_LANDING`, `VIGIL_PARSE_WORKERS`)."""
 
     artifact_patterns: str = Field(
         default=DEFAULT_ARTIFACT_PATTERNS,
@@ -21,3 +24,12 @@ class JUnitSourceConfig(dg.ConfigurableResource):
     )
     max_artifact_bytes: int = Field(default=512 * 1024 * 1024, description="Largest artifact zip downloaded.")
     cache_dir: str = Field(default="data/cache/artifacts", description="Downloaded artifacts, by id.")
+    parse_workers: int = Field(
+        default=0,
+        ge=0,
+        description="Processes that parse a big day's reports: 0 for one per usable CPU core, "
+        "1 for the asset's own process only.",
+    )
+
+    def workers(self) -> int:
+        return self.parse_workers or usable_cores()

@@ -196,3 +196,14 @@ def test_a_day_is_idempotent(tmp_path: Path, day: str) -> None:
         first = wh.query(query).iloc[0].tolist()
         assert dg.materialize([junit_test_results], partition_key=day, resources=resources).success
         assert wh.query(query).iloc[0].tolist() == first
+
+
+def test_parse_workers_default_to_the_usable_cores_and_can_be_capped() -> None:
+    from pydantic import ValidationError
+
+    from observability_assets.core.process_pool import usable_cores
+
+    assert JUnitSourceConfig().workers() == usable_cores()
+    assert JUnitSourceConfig(parse_workers=1).workers() == 1  # the asset's own process only
+    with pytest.raises(ValidationError):
+        JUnitSourceConfig(parse_workers=-1)
