@@ -19,6 +19,7 @@ import os
 import random
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -64,6 +65,9 @@ class WarehouseLock:
     poll_max_s: float = 0.25
     _depth: int = field(default=0, init=False)
     _lock: Any = field(default=None, init=False)
+    # The file lock is one per process (re-entrant for every thread), so threads sharing this
+    # object, such as the sensors of one code server, also queue on this in-process lock.
+    _threads: threading.RLock = field(default_factory=threading.RLock, init=False)
 
     @property
     def holder_path(self) -> Path:
@@ -71,7 +75,21 @@ class WarehouseLock:
 
     @contextmanager
     def hold(self, purpose: str) -> Iterator[None]:
-        # Re-entrant within one object so a write may call helpers that also take the lock.
+        deadline = time.monotonic() + self.timeout_s
+        if not self._threads.acquire(timeout=self.timeout_s):
+            raise WarehouseLockTimeout(
+                f"warehouse lock {self.path} not acquired within {self.timeout_s:.0f} s for {purpose!r}; "
+                f"held by another thread of this process ({self._describe_holder()})"
+            )
+        try:
+            with self._hold_file(purpose, deadline):
+                yield
+        finally:
+            self._threads.release()
+
+    @contextmanager
+    def _hold_file(self, purpose: str, deadline: float) -> Iterator[None]:
+        # Re-entrant within one thread so a write may call helpers that also take the lock.
         if self._depth:
             self._depth += 1
             try:
@@ -84,7 +102,6 @@ class WarehouseLock:
         if self._lock is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = FileLock(str(self.path), thread_local=False)
-        deadline = time.monotonic() + self.timeout_s
         delay = self.poll_min_s
         while True:
             try:

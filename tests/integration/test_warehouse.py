@@ -172,3 +172,27 @@ def test_contract_ddl_runs_once_per_contract_version(tmp_path: Path) -> None:
     with duckdb.connect(str(path)) as con:
         assert con.execute("SELECT count(*) FROM ops.contract_version").fetchall() == [(1,)]
         assert con.execute(comment).fetchall()[0][0] != "edited by hand"
+
+
+def test_threads_sharing_one_warehouse_take_turns(tmp_path: Path) -> None:
+    """Sensors of one code server share the cached Warehouse: re-entry is per thread, not per object."""
+    wh = Warehouse(tmp_path / "w.duckdb")
+    held = threading.Event()
+    events: list[str] = []
+
+    def first() -> None:
+        with wh.lock.hold("first"):
+            events.append("first in")
+            held.set()
+            time.sleep(0.3)
+            events.append("first out")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    held.wait(5)
+    with wh.lock.hold("second"):
+        events.append("second in")
+    thread.join()
+    assert events == ["first in", "first out", "second in"]
+    with wh.lock.hold("outer"), wh.lock.hold("inner"):  # the same thread may still nest
+        pass
