@@ -38,8 +38,8 @@ import duckdb
 
 from observability_assets.core.flaky import FlakyPolicy
 from observability_assets.derived.flaky_scores import refresh_scores, score_days, write_daily
+from observability_assets.sql_layer.build import load_sql_project
 from observability_assets.sql_layer.materialize import Window, build_model, load_seed
-from observability_assets.sql_models import load_sql_project
 from resources.warehouse import STORAGE_COMPATIBILITY_VERSION, create_schema
 
 START = date(2025, 1, 1)

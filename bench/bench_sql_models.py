@@ -39,7 +39,7 @@ import duckdb
 
 from observability_assets.core.contract import CI_RUNS
 from observability_assets.demo.simulator import OrgSpec, simulate
-from observability_assets.sql_models import MODELS_DIR, build_sql_assets
+from observability_assets.sql_layer.build import MODELS_DIR, build_sql_assets
 from resources.warehouse import (
     DEFAULT_SNAPSHOT_INTERVAL_S,
     STORAGE_COMPATIBILITY_VERSION,
@@ -101,7 +101,7 @@ def timed_cli(workdir: Path, warehouse: Path) -> float:
         textwrap.dedent(
             f"""
             import dagster as dg
-            from observability_assets.sql_models import build_sql_assets
+            from observability_assets.sql_layer.build import build_sql_assets
             from resources.warehouse import WarehouseResource
 
             daily = dg.DailyPartitionsDefinition(start_date="{START.isoformat()}", timezone="UTC")

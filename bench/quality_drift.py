@@ -46,7 +46,7 @@ def build_warehouse(seed: int, folder: Path):
     from observability_assets.demo.simulator import OrgSpec, simulate
     from observability_assets.derived.cost_anomalies import cost_anomalies
     from observability_assets.derived.regression_drift import regression_drift
-    from observability_assets.sql_models import build_sql_assets
+    from observability_assets.sql_layer.build import build_sql_assets
     from resources.warehouse import WarehouseResource
 
     org = simulate(OrgSpec(seed=seed))

@@ -10,24 +10,24 @@ from datetime import timedelta
 import dagster as dg
 from dagster import ScheduleEvaluationContext
 
-from observability_assets.derived.automation_kpis import automation_kpis
-from observability_assets.derived.flaky import FLAKY_ASSETS, FLAKY_CHECKS
-from observability_assets.derived.weekly_report import report_assets
-from observability_assets.drift import DRIFT_ASSETS, DRIFT_CHECKS, DRIFT_RESOURCES
-from observability_assets.health import (
+from observability_assets.assetkit.partitions import DAILY
+from observability_assets.assetkit.settings import env_or
+from observability_assets.catalog.drift import DRIFT_ASSETS, DRIFT_CHECKS, DRIFT_RESOURCES
+from observability_assets.catalog.flaky import FLAKY_ASSETS, FLAKY_CHECKS
+from observability_assets.catalog.health import (
     HEALTH_ASSETS,
     HEALTH_CHECKS,
     HEALTH_JOBS,
     HEALTH_RESOURCES,
     HEALTH_SCHEDULES,
 )
+from observability_assets.derived.automation_kpis import automation_kpis
 from observability_assets.ingest.benchmarks import benchmark_results
 from observability_assets.ingest.github_actions import RECRAWL_DAYS, github_actions_runs
 from observability_assets.ingest.junit_config import DEFAULT_ARTIFACT_PATTERNS, JUnitSourceConfig
 from observability_assets.ingest.junit_reports import junit_test_results
-from observability_assets.partitions import DAILY
-from observability_assets.settings import env_or
-from observability_assets.sql_models import build_sql_assets
+from observability_assets.report.weekly_report import report_assets
+from observability_assets.sql_layer.build import build_sql_assets
 from resources.github import GitHubResource
 from resources.warehouse import DEFAULT_SNAPSHOT_INTERVAL_S, DEFAULT_WAREHOUSE_PATH, WarehouseResource
 from sensors import ACTING_JOBS, acting_resources, acting_sensors

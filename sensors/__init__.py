@@ -24,7 +24,7 @@ from typing import Any
 
 import dagster as dg
 
-from observability_assets.settings import env_or
+from observability_assets.assetkit.settings import env_or
 from resources.issue_tracker import IssueTrackerResource
 from resources.ledger import LedgerResource
 from resources.remediator import MODE_DRY_RUN, RemediatorResource

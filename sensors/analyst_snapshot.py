@@ -19,7 +19,9 @@ LOCK_WAIT_S = 5.0
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Republishes data/warehouse.snapshot.duckdb when the warehouse holds writes it does not show yet.",
 )
-def analyst_snapshot_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SkipReason:
+def analyst_snapshot_sensor(
+    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+) -> dg.SkipReason:
     configured = warehouse.get()
     if not configured.snapshot_is_stale():
         return dg.SkipReason("the analyst snapshot shows every write")

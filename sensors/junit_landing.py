@@ -10,9 +10,9 @@ from pathlib import Path
 import dagster as dg
 from dagster import SensorEvaluationContext
 
+from observability_assets.assetkit.partitions import DAILY
 from observability_assets.ingest.junit_collect import scan_landing
 from observability_assets.ingest.junit_config import JUnitSourceConfig
-from observability_assets.partitions import DAILY
 
 MAX_DROPS_PER_TICK = 200
 

@@ -37,11 +37,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
+from observability_assets.catalog.health import tick_run_config
 from observability_assets.demo.embedded_services import embedded_services
-from observability_assets.health import tick_run_config
-from observability_assets.ops_cli import tick_sensors
 from resources.issue_tracker import IssueTrackerResource, fingerprint_of
 from resources.remediator import MODE_LIVE, RemediatorResource
+from sensors.tick import tick_sensors
 
 if TYPE_CHECKING:
     import dagster as dg

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from observability_assets.assetkit.metadata import column_schema
 from observability_assets.core.contract import AUTOMATION_KPIS
-from observability_assets.metadata import column_schema
 from resources.warehouse import WarehouseResource
 
 SELF_HEALING_TARGET = 0.8

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
+from observability_assets.assetkit.metadata import column_schema
 from observability_assets.core.contract import BASELINE_DRIFT
 from observability_assets.core.golden import (
     DEFAULT_MAX_DISTANCE,
@@ -40,7 +41,6 @@ from observability_assets.core.golden import (
     perceptual_hash,
 )
 from observability_assets.derived.tables import replace_mart
-from observability_assets.metadata import column_schema
 from resources.warehouse import Warehouse, WarehouseResource
 
 if TYPE_CHECKING:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import numpy as np
 
+from observability_assets.assetkit.metadata import column_schema
 from observability_assets.core.canary import (
     MARGINAL_THRESHOLD,
     PASS_THRESHOLD,
@@ -34,7 +35,6 @@ from observability_assets.core.canary import (
 )
 from observability_assets.core.contract import CANARY_VERDICTS
 from observability_assets.ingest.shadow_replay import SHADOW_SAMPLES_KEY
-from observability_assets.metadata import column_schema
 from resources.warehouse import Warehouse, WarehouseResource
 
 if TYPE_CHECKING:

@@ -14,10 +14,10 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
+from observability_assets.assetkit.metadata import column_schema
 from observability_assets.core.contract import COST_ANOMALIES
 from observability_assets.core.cost_anomaly import WEEK, CostSettings, DayContext, root_cause, score_costs
 from observability_assets.derived.tables import replace_mart
-from observability_assets.metadata import column_schema
 from resources.warehouse import Warehouse, WarehouseResource
 
 if TYPE_CHECKING:

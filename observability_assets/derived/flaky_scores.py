@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
+from observability_assets.assetkit.metadata import column_schema
+from observability_assets.assetkit.partitions import DAILY
 from observability_assets.core.contract import FLAKY_DAILY, FLAKY_SCORES
 from observability_assets.core.flaky import (
     STATUSES,
@@ -45,8 +47,6 @@ from observability_assets.core.flaky_quarantine import (
     quarantine_document,
     quarantine_file_name,
 )
-from observability_assets.metadata import column_schema
-from observability_assets.partitions import DAILY
 from resources.warehouse import Warehouse, WarehouseResource, quote_identifier
 
 if TYPE_CHECKING:

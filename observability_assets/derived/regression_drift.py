@@ -15,10 +15,10 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
+from observability_assets.assetkit.metadata import column_schema
 from observability_assets.core.changepoints import REGRESSION, DriftSettings, detect_change_points
 from observability_assets.core.contract import REGRESSION_DRIFT
 from observability_assets.derived.tables import replace_mart
-from observability_assets.metadata import column_schema
 from resources.warehouse import Warehouse, WarehouseResource
 
 if TYPE_CHECKING:

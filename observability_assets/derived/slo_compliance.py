@@ -26,6 +26,7 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
+from observability_assets.assetkit.metadata import column_schema
 from observability_assets.core.contract import SLO_COMPLIANCE
 from observability_assets.core.service_catalogue import ServiceCatalogue
 from observability_assets.core.slo import (
@@ -49,7 +50,6 @@ from observability_assets.ingest.health_probes import (
     refresh_hourly,
     slo_definitions,
 )
-from observability_assets.metadata import column_schema
 from resources.http_probe import ServiceCatalogueResource
 from resources.warehouse import Warehouse, WarehouseResource
 

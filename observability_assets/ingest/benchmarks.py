@@ -35,6 +35,8 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from pydantic import Field
 
+from observability_assets.assetkit.metadata import column_schema
+from observability_assets.assetkit.partitions import DAILY
 from observability_assets.core.archives import ArchiveMember, iter_zip_reports
 from observability_assets.core.contract import BENCHMARKS
 from observability_assets.core.errors import RejectedInput, Rejection
@@ -46,8 +48,6 @@ from observability_assets.ingest.junit_collect import (
     read_run_contexts,
     scan_landing,
 )
-from observability_assets.metadata import column_schema
-from observability_assets.partitions import DAILY
 from resources.github import GitHubResource
 from resources.warehouse import WarehouseResource
 

@@ -20,6 +20,8 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from observability_assets.assetkit.metadata import column_schema
+from observability_assets.assetkit.partitions import DAILY
 from observability_assets.core.contract import CI_JOBS, CI_RUNS
 from observability_assets.core.github_rows import JOB_FIELDS, RUN_FIELDS, TIMESTAMP_FIELDS, job_row, run_row
 from observability_assets.ingest.github_source import (
@@ -27,8 +29,6 @@ from observability_assets.ingest.github_source import (
     open_github,
     permanent_github_errors_fail_fast,
 )
-from observability_assets.metadata import column_schema
-from observability_assets.partitions import DAILY
 from resources.github import GitHubClient, GitHubResource
 from resources.warehouse import WarehouseResource
 

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
+from observability_assets.assetkit.metadata import column_schema
+from observability_assets.assetkit.partitions import start_date
 from observability_assets.core.contract import HEALTH_PROBES, HEALTH_PROBES_HOURLY
 from observability_assets.core.probe_state import Health, HysteresisPolicy, ProbeResult, ProbeState, step
 from observability_assets.core.service_catalogue import CatalogueError, ServiceCatalogue
-from observability_assets.metadata import column_schema
-from observability_assets.partitions import start_date
 from resources.http_probe import (
     DemoServicesResource,
     HttpOutcome,

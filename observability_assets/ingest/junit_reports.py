@@ -10,6 +10,8 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from observability_assets.assetkit.metadata import column_schema
+from observability_assets.assetkit.partitions import DAILY
 from observability_assets.core.contract import TEST_RESULTS
 from observability_assets.core.junit import TEST_ID_SQL
 from observability_assets.ingest.github_source import open_github, permanent_github_errors_fail_fast
@@ -25,8 +27,6 @@ from observability_assets.ingest.junit_collect import (
     scan_landing,
 )
 from observability_assets.ingest.junit_config import JUnitSourceConfig
-from observability_assets.metadata import column_schema
-from observability_assets.partitions import DAILY
 from resources.github import GitHubResource
 from resources.warehouse import WarehouseResource
 

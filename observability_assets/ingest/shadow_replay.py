@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 from pydantic import Field
 
+from observability_assets.assetkit.metadata import column_schema
 from observability_assets.core.contract import SHADOW_SAMPLES
 from observability_assets.core.shadow_diff import (
     DifferenceCounter,
@@ -32,7 +33,6 @@ from observability_assets.core.shadow_diff import (
     shadow_report,
     significant_fields,
 )
-from observability_assets.metadata import column_schema
 from resources.http_probe import DemoServicesResource, HttpOutcome, HttpProbe, HttpProbeResource
 from resources.warehouse import Warehouse, WarehouseResource
 

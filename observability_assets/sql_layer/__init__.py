@@ -1,4 +1,4 @@
-"""The SQL model layer: `dbt_like_sql/` files as Dagster assets (see `observability_assets.sql_models`).
+"""The SQL model layer: `dbt_like_sql/` files as Dagster assets (see `observability_assets.sql_layer.build`).
 
 - `headers`: the comment block that documents a model or seed (description, owner, columns, tests).
 - `project`: reads the files, finds each model's upstream tables with sqlglot, checks the graph.

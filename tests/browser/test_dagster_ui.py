@@ -19,7 +19,7 @@ import pytest
 from dagster_ui import REPO_ROOT, DagsterDev, dismiss_community_modal, keep_picture, label_matches
 from report_view import SECTION_IDS, charts, sections
 
-from observability_assets.derived.weekly_report import REPORT_KEY, latest_report_path
+from observability_assets.report.weekly_report import REPORT_KEY, latest_report_path
 from resources.warehouse import Warehouse
 
 pytestmark = pytest.mark.browser

@@ -16,8 +16,8 @@ import pytest
 from report_view import SECTION_IDS, charts, sections
 from report_warehouse import AS_OF, OUTAGE, build_report_warehouse
 
-from observability_assets.derived import report_data as rd
-from observability_assets.derived.weekly_report import (
+from observability_assets.report import data as rd
+from observability_assets.report.weekly_report import (
     CHARTS_CHECK,
     REPORT_KEY,
     SECTIONS_CHECK,
@@ -164,8 +164,8 @@ def test_automation_outside_the_report_week_shows_its_latest_week_and_says_so(tm
 
 @pytest.mark.browser
 def test_the_chart_check_tells_a_blank_chart_from_one_with_data(tmp_path: Path, page) -> None:
-    from observability_assets.derived import report_charts
-    from observability_assets.derived.report_html import figure
+    from observability_assets.report import charts as report_charts
+    from observability_assets.report.html import figure
 
     days = np.array(["2026-10-01", "2026-10-02", "2026-10-03"], dtype="datetime64[D]")
     drawn = report_charts.line_chart("drawn", "drawn", {"a": (days, np.array([1.0, 3.0, 2.0]))}, "x")

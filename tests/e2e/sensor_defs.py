@@ -12,8 +12,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from observability_assets.catalog.health import HEALTH_ASSETS, HEALTH_CHECKS, HEALTH_JOBS, HEALTH_RESOURCES
 from observability_assets.derived.automation_kpis import automation_kpis
-from observability_assets.health import HEALTH_ASSETS, HEALTH_CHECKS, HEALTH_JOBS, HEALTH_RESOURCES
 from resources.github import GitHubResource
 from resources.http_probe import DEFAULT_CATALOGUE_PATH, ServiceCatalogueResource
 from resources.warehouse import WarehouseResource

@@ -19,6 +19,7 @@ import dagster as dg
 import pytest
 import sensor_defs
 
+from observability_assets.cli.ops import main as ops_main
 from observability_assets.demo.drill import (
     DrillFailed,
     drill_ticks,
@@ -29,7 +30,6 @@ from observability_assets.demo.drill import (
 from observability_assets.demo.embedded_services import embedded_services
 from observability_assets.demo.github_server import GitHubServer
 from observability_assets.demo.services import Faults
-from observability_assets.ops_cli import main as ops_main
 from resources.github import GitHubClient
 from resources.http_probe import ServiceCatalogueResource
 from resources.remediator import remediation_mode_from_env

@@ -32,16 +32,16 @@ import dagster as dg
 import pytest
 import sensor_defs
 
+from observability_assets.catalog.health import tick_run_config
+from observability_assets.cli.ops import main as ops_main
 from observability_assets.demo.embedded_services import embedded_services
 from observability_assets.demo.github_server import GitHubServer
-from observability_assets.health import tick_run_config
-from observability_assets.ops_cli import main as ops_main
-from observability_assets.ops_cli import tick_sensors
 from resources.github import GitHubClient
 from resources.issue_tracker import MARKER
 from resources.ledger import Ledger, LedgerResource
 from resources.remediator import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_payload
 from resources.warehouse import WarehouseResource
+from sensors.tick import tick_sensors
 
 pytestmark = pytest.mark.slow
 
@@ -333,7 +333,7 @@ def test_thirty_new_flaky_tests_open_at_most_five_issues_per_tick_and_never_twic
     try:
         pythonpath = os.pathsep.join([str(REPO_ROOT), str(Path(__file__).parent)])
         process = subprocess.run(
-            [sys.executable, "-m", "observability_assets.ops_cli", "sensors", "tick"]
+            [sys.executable, "-m", "observability_assets.cli.ops", "sensors", "tick"]
             + ["--definitions", "sensor_defs:defs", "--sensor", "findings_sensor"],
             env={**os.environ, "PYTHONPATH": pythonpath},
             capture_output=True,

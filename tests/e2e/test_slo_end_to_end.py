@@ -19,10 +19,16 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from observability_assets.catalog.health import (
+    HEALTH_ASSETS,
+    HEALTH_CHECKS,
+    HEALTH_JOBS,
+    SLO_OP,
+    tick_run_config,
+)
 from observability_assets.core.probe_state import HysteresisPolicy
 from observability_assets.core.slo import first_alert
 from observability_assets.demo.services import DemoServices
-from observability_assets.health import HEALTH_ASSETS, HEALTH_CHECKS, HEALTH_JOBS, SLO_OP, tick_run_config
 from observability_assets.ingest.health_probes import SOURCE_SIMULATED, slo_definitions, store_probes
 from resources.http_probe import DemoServicesResource, HttpProbeResource, ServiceCatalogueResource
 from resources.warehouse import Warehouse, WarehouseResource

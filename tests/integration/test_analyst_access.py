@@ -16,8 +16,8 @@ import duckdb
 import pytest
 from sql_layer_data import DAILY, load_raw, materialize, small_org
 
-from observability_assets.analyst import DOC_PATH, generate_warehouse_doc, run_sql
-from observability_assets.sql_models import build_sql_assets
+from observability_assets.cli.analyst import DOC_PATH, generate_warehouse_doc, run_sql
+from observability_assets.sql_layer.build import build_sql_assets
 from resources.warehouse import WarehouseResource
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -130,7 +130,7 @@ READER = textwrap.dedent(
     """
     import json, sys, time
     from pathlib import Path
-    from observability_assets.analyst import run_sql
+    from observability_assets.cli.analyst import run_sql
 
     snapshot, stop, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     seen, errors = [], []
@@ -184,7 +184,7 @@ def test_an_analyst_query_loop_never_errors_while_runs_write(tmp_path: Path) -> 
 def test_the_committed_warehouse_doc_is_the_generated_one() -> None:
     generated = generate_warehouse_doc()
     assert DOC_PATH.read_text(encoding="utf-8") == generated, (
-        "docs/warehouse.md is out of date: run `python -m observability_assets.analyst docs/warehouse.md`"
+        "docs/warehouse.md is out of date: run `python -m observability_assets.cli.analyst docs/warehouse.md`"
     )
     for table in ("raw.ci_runs", "seeds.runner_prices", "staging.stg_ci_runs", "marts.ci_daily_kpis"):
         assert f"### {table}\n" in generated

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 from sql_layer_data import DAILY, RANGE_END, RANGE_START, load_raw, stable_test_id
 
-from observability_assets.baselines_cli import register
+from observability_assets.cli.baselines import register
 from observability_assets.demo.simulator import OrgSpec, simulate
 from observability_assets.derived.baselines import (
     BASELINE_DRIFT_KEY,
@@ -28,7 +28,7 @@ from observability_assets.derived.baselines import (
 from observability_assets.derived.cost_anomalies import cost_anomalies, cost_anomalies_consistent
 from observability_assets.derived.regression_drift import regression_drift, regression_drift_consistent
 from observability_assets.ingest.benchmarks import BenchmarkSourceConfig, benchmark_results
-from observability_assets.sql_models import build_sql_assets
+from observability_assets.sql_layer.build import build_sql_assets
 from resources.github import GitHubResource
 from resources.warehouse import WarehouseResource
 

@@ -21,11 +21,7 @@ from observability_assets.core.flaky import FLAGGED_STATUSES
 from observability_assets.core.flaky_quality import label_id
 from observability_assets.core.junit import TEST_ID_SQL, parse_many
 from observability_assets.core.junit import test_id as identity
-from observability_assets.demo.junit_writer import JobResults, ReportContext, render_reports
-from observability_assets.demo.sim_tests import DIALECTS, build_catalogue
-from observability_assets.demo.simulator import OrgSpec, simulate
-from observability_assets.derived.flaky_scores import FLAKY_DAILY_KEY, flaky_daily
-from observability_assets.quality.flaky_quality import (
+from observability_assets.demo.flaky_evaluation import (
     PIPELINE_KEYS,
     PRECISION_GOAL,
     RECALL_GOAL,
@@ -35,6 +31,10 @@ from observability_assets.quality.flaky_quality import (
     run_config,
     scores_quality,
 )
+from observability_assets.demo.junit_writer import JobResults, ReportContext, render_reports
+from observability_assets.demo.sim_tests import DIALECTS, build_catalogue
+from observability_assets.demo.simulator import OrgSpec, simulate
+from observability_assets.derived.flaky_scores import FLAKY_DAILY_KEY, flaky_daily
 from resources.warehouse import WarehouseResource
 
 SEED = 7

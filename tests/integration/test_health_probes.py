@@ -7,14 +7,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from observability_assets.demo.services import DemoServices
-from observability_assets.health import (
+from observability_assets.catalog.health import (
     HEALTH_ASSETS,
     HEALTH_CHECKS,
     HEALTH_JOBS,
     HEALTH_SCHEDULES,
     health_probe_schedule,
 )
+from observability_assets.demo.services import DemoServices
 from observability_assets.ingest.health_probes import (
     PROBE_ID_SQL,
     health_probes,

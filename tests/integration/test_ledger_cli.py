@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from observability_assets.cli.ops import main
 from observability_assets.core.ledger import LedgerRecord
-from observability_assets.ops_cli import main
 from resources.ledger import Ledger
 from resources.warehouse import Warehouse
 

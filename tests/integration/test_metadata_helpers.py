@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from observability_assets.metadata import markdown_table, sparkline, table_metadata
+from observability_assets.assetkit.metadata import markdown_table, sparkline, table_metadata
 from resources.warehouse import Warehouse
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from sql_layer_data import DAILY, load_raw, materialize, small_org, stable_test_id
 
-from observability_assets.sql_models import build_sql_assets, contract_source_keys
+from observability_assets.sql_layer.build import build_sql_assets, contract_source_keys
 from resources.warehouse import WarehouseResource
 
 FINISHED = {"success", "failure", "timed_out", "startup_failure"}

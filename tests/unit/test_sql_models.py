@@ -12,13 +12,13 @@ import pytest
 import sqlglot
 from sqlglot.errors import ErrorLevel
 
-from observability_assets.sql_layer.headers import ModelTest, SqlLayerError, parse_header
-from observability_assets.sql_models import (
+from observability_assets.sql_layer.build import (
     MODELS_DIR,
     build_sql_assets,
     contract_source_keys,
     load_sql_project,
 )
+from observability_assets.sql_layer.headers import ModelTest, SqlLayerError, parse_header
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2026-10-01", timezone="UTC")
 SOURCES = contract_source_keys()

@@ -19,7 +19,7 @@ from observability_assets.sql_layer.assets import build_assets
 from observability_assets.sql_layer.headers import SqlLayerError
 from observability_assets.sql_layer.project import SqlProject, load_project
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 MODELS_DIR = SQL_DIR
 SEEDS_DIR = SQL_DIR / "seeds"
 

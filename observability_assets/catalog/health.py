@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from observability_assets.assetkit.partitions import DEFAULT_START_DATE
+from observability_assets.assetkit.settings import env_or
 from observability_assets.derived.canary_verdicts import canary_verdicts, canary_verdicts_consistent
 from observability_assets.derived.slo_compliance import slo_compliance, slo_compliance_consistent
 from observability_assets.ingest.health_probes import health_probes, health_probes_checks
 from observability_assets.ingest.shadow_replay import shadow_samples, shadow_samples_consistent
-from observability_assets.partitions import DEFAULT_START_DATE
-from observability_assets.settings import env_or
 from resources.http_probe import (
     DEFAULT_CATALOGUE_PATH,
     DemoServicesResource,

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from observability_assets.derived import report_charts as charts
-from observability_assets.derived import report_data as rd
 from observability_assets.derived.automation_kpis import (
     FALSE_POSITIVE_TARGET,
     MTTR_TARGET_MINUTES,
     SELF_HEALING_TARGET,
 )
-from observability_assets.derived.report_html import (
+from observability_assets.report import charts as charts
+from observability_assets.report import data as rd
+from observability_assets.report.html import (
     STATUS_EMPTY,
     STATUS_MISSING,
     STATUS_OK,
@@ -45,7 +45,7 @@ from observability_assets.derived.report_html import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from observability_assets.derived.report_data import ReportData
+    from observability_assets.report.data import ReportData
 
 BUDGET_LOW = 0.25
 # Incidents table: degradations shorter than this are counted, not listed; at most this many rows.

@@ -23,17 +23,17 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from observability_assets.derived import report_data as rd
-from observability_assets.derived.report_charts import Chart
-from observability_assets.derived.report_html import STATUS_MISSING, STATUS_OK, Section, render_page
-from observability_assets.derived.report_recommendations import recommendations, recommendations_section
-from observability_assets.derived.report_sections import (
+from observability_assets.assetkit.metadata import markdown_table, sparkline
+from observability_assets.report import data as rd
+from observability_assets.report.charts import Chart
+from observability_assets.report.html import STATUS_MISSING, STATUS_OK, Section, render_page
+from observability_assets.report.recommendations import recommendations, recommendations_section
+from observability_assets.report.sections import (
     SECTION_BUILDERS,
     automation_figures,
     automation_period,
     drift_counts,
 )
-from observability_assets.metadata import markdown_table, sparkline
 from resources.warehouse import Warehouse, WarehouseResource
 
 REPORT_KEY = dg.AssetKey(["reports", "weekly_health"])

@@ -15,7 +15,7 @@ from observability_assets.derived.automation_kpis import (
     MTTR_TARGET_MINUTES,
     SELF_HEALING_TARGET,
 )
-from observability_assets.derived.report_html import (
+from observability_assets.report.html import (
     STATUS_MISSING,
     STATUS_OK,
     Section,
@@ -26,7 +26,7 @@ from observability_assets.derived.report_html import (
     pct,
     usd,
 )
-from observability_assets.derived.report_sections import (
+from observability_assets.report.sections import (
     BUDGET_LOW,
     CI_SUCCESS_LOW,
     automation_figures,
@@ -38,7 +38,7 @@ from observability_assets.derived.report_sections import (
 )
 
 if TYPE_CHECKING:
-    from observability_assets.derived.report_data import ReportData
+    from observability_assets.report.data import ReportData
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from observability_assets.derived.report_charts import Chart
+from observability_assets.report.charts import Chart
 
 STATUS_OK = "ok"  # the section shows data
 STATUS_EMPTY = "empty"  # its tables exist but hold nothing for this window

@@ -11,7 +11,7 @@ are read back from that metadata and written to docs/quality.md between the
 On the demo seed the scoring runs a second time with the infrastructure exclusion switched off
 (every job counted, outages included), to show what that exclusion is worth.
 
-    .venv/bin/python -m observability_assets.quality.flaky_quality [--seeds 7 1 2 3 4 5] [--no-write]
+    .venv/bin/python -m observability_assets.demo.flaky_evaluation [--seeds 7 1 2 3 4 5] [--no-write]
 """
 
 import argparse
@@ -29,14 +29,14 @@ from typing import Any
 
 import dagster as dg
 
+from observability_assets.assetkit.partitions import DAILY
+from observability_assets.catalog.flaky import FLAKY_ASSETS, FLAKY_CHECKS
 from observability_assets.core.contract import CI_JOBS, CI_RUNS, TEST_RESULTS
 from observability_assets.core.flaky import FlakyPolicy
 from observability_assets.core.junit import TEST_ID_SQL
 from observability_assets.demo.simulator import Organisation, OrgSpec, simulate
-from observability_assets.derived.flaky import FLAKY_ASSETS, FLAKY_CHECKS
 from observability_assets.derived.flaky_scores import FLAKY_DAILY_KEY, FLAKY_SCORES_KEY, window_days_from_env
-from observability_assets.partitions import DAILY
-from observability_assets.sql_models import build_sql_assets
+from observability_assets.sql_layer.build import build_sql_assets
 from resources.warehouse import Warehouse, WarehouseResource, quote_identifier
 
 DEMO_SEED = 7
@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--no-write", action="store_true", help="print the section, leave docs/quality.md")
     args = parser.parse_args(argv)
-    command = ".venv/bin/python -m observability_assets.quality.flaky_quality" + (
+    command = ".venv/bin/python -m observability_assets.demo.flaky_evaluation" + (
         ""
         if argv is None and len(sys.argv) == 1
         else " " + " ".join(argv if argv is not None else sys.argv[1:])

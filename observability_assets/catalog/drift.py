@@ -13,6 +13,7 @@ Loading reads environment variables and the baselines manifest, nothing more.
 
 import dagster as dg
 
+from observability_assets.assetkit.settings import env_or
 from observability_assets.derived.baselines import (
     BaselinesResource,
     baselines_dir,
@@ -22,7 +23,6 @@ from observability_assets.derived.baselines import (
 from observability_assets.derived.cost_anomalies import cost_anomalies, cost_anomalies_consistent
 from observability_assets.derived.regression_drift import regression_drift, regression_drift_consistent
 from observability_assets.ingest.benchmarks import BenchmarkSourceConfig, benchmark_results
-from observability_assets.settings import env_or
 
 DRIFT_ASSETS: list[dg.AssetsDefinition] = [
     benchmark_results,

@@ -1,0 +1,30 @@
+"""`vigil`: the command line of the Vigil code location, one module per command group.
+
+Every command reads the same configuration as the Dagster code location (environment variables,
+see the README) and executes through Dagster on the configured instance (`DAGSTER_HOME`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from observability_assets.cli import analyst, baselines, demo, ops, runs
+
+    parser = argparse.ArgumentParser(
+        prog="vigil", description="Vigil reliability observability (Dagster + DuckDB)."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for group in (runs, demo, ops, baselines, analyst):
+        group.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from observability_assets.cli.instance import quiet_warnings
+
+    quiet_warnings()
+    args = build_parser().parse_args(argv)
+    return args.handler(args)

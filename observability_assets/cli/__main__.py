@@ -1,0 +1,3 @@
+from observability_assets.cli import main
+
+raise SystemExit(main())
