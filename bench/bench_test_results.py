@@ -55,11 +55,12 @@ def run(quick: bool = False) -> str:
         resources = {
             "warehouse": WarehouseResource(path=str(workdir / "w.duckdb")),
             "github": GitHubResource(
-                api_url=server.url, token=TOKEN, repos=",".join(f"acme/{r}" for r in spec.repos)
+                api_url=server.url,
+                token=TOKEN,
+                repos=",".join(f"acme/{r}" for r in spec.repos),
+                cache_dir=str(workdir / "cache"),
             ),
-            "junit_sources": JUnitSourceConfig(
-                landing_dir=str(workdir / "landing"), cache_dir=str(workdir / "cache")
-            ),
+            "junit_sources": JUnitSourceConfig(landing_dir=str(workdir / "landing")),
         }
         began = time.perf_counter()
         assert dg.materialize(

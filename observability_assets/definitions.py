@@ -1,7 +1,13 @@
 """The one composition root of the Vigil code location.
 
-Loading this module reads environment variables and parses SQL model files, nothing more: no
-database is opened and no network call is made until an asset runs.
+It alone (with the CLI's demo command) decides which resources serve: a real GitHub API, live
+service probes and the configured warehouse — or, in demo mode (`VIGIL_MODE=demo`, set by
+`make demo` and `make dev`), the simulated organisation and services of `observability_assets.demo`,
+plugged in as resources. Outside demo mode a missing `GITHUB_API_URL` or `GITHUB_TOKEN` stops the
+code location with one error naming the variable, never a fallback to simulated data.
+
+Loading reads environment variables and parses SQL model headers, nothing more: no database is
+opened and no network call is made until an asset runs.
 """
 
 import os
@@ -10,48 +16,86 @@ from datetime import timedelta
 import dagster as dg
 from dagster import ScheduleEvaluationContext
 
-from observability_assets.assetkit.partitions import DAILY
-from observability_assets.assetkit.settings import env_or
-from observability_assets.catalog.drift import DRIFT_ASSETS, DRIFT_CHECKS, DRIFT_RESOURCES
+from observability_assets.assetkit.partitions import DAILY, DEFAULT_START_DATE
+from observability_assets.assetkit.settings import SettingError, demo_mode, env_or, required_env
+from observability_assets.catalog.drift import DRIFT_ASSETS, DRIFT_CHECKS
 from observability_assets.catalog.flaky import FLAKY_ASSETS, FLAKY_CHECKS
-from observability_assets.catalog.health import (
-    HEALTH_ASSETS,
-    HEALTH_CHECKS,
-    HEALTH_JOBS,
-    HEALTH_RESOURCES,
-    HEALTH_SCHEDULES,
-)
+from observability_assets.catalog.health import HEALTH_ASSETS, HEALTH_CHECKS, HEALTH_JOBS, HEALTH_SCHEDULES
 from observability_assets.derived.automation_kpis import automation_kpis
-from observability_assets.ingest.benchmarks import benchmark_results
+from observability_assets.derived.baselines import BaselinesResource, baselines_dir
+from observability_assets.ingest.benchmarks import BenchmarkSourceConfig, benchmark_results
 from observability_assets.ingest.github_actions import RECRAWL_DAYS, github_actions_runs
 from observability_assets.ingest.junit_config import DEFAULT_ARTIFACT_PATTERNS, JUnitSourceConfig
 from observability_assets.ingest.junit_reports import junit_test_results
 from observability_assets.report.weekly_report import report_assets
 from observability_assets.sql_layer.build import build_sql_assets
 from resources.github import GitHubResource
-from resources.warehouse import DEFAULT_SNAPSHOT_INTERVAL_S, DEFAULT_WAREHOUSE_PATH, WarehouseResource
+from resources.http_probe import DEFAULT_CATALOGUE_PATH, HttpProbeResource, ServiceCatalogueResource
+from resources.paths import data_path
+from resources.service_runtime import ServiceRuntimeResource
+from resources.warehouse import DEFAULT_SNAPSHOT_INTERVAL_S, WarehouseResource
 from sensors import ACTING_JOBS, acting_resources, acting_sensors
 from sensors.analyst_snapshot import analyst_snapshot_sensor
 from sensors.junit_landing import junit_landing_sensor, test_results_job
 
+DEMO_MODE = demo_mode()
+
+
+def _github() -> GitHubResource:
+    repos = env_or("VIGIL_GITHUB_REPOS", "")
+    if DEMO_MODE:
+        from observability_assets.demo.resources import DemoGitHubResource
+
+        return DemoGitHubResource(repos=repos)
+    url = required_env(
+        "GITHUB_API_URL",
+        "set it to your GitHub REST API (https://api.github.com, or https://HOST/api/v3 for GitHub "
+        "Enterprise), or run the demo with VIGIL_MODE=demo",
+    )
+    if os.environ["GITHUB_API_URL"].strip().lower() == "demo":
+        raise SettingError(
+            "GITHUB_API_URL=demo: the simulated organisation serves only in demo mode (VIGIL_MODE=demo)"
+        )
+    token = required_env("GITHUB_TOKEN", "give a token with read access to Actions (and Issues: write)")
+    return GitHubResource(api_url=url, token=token, repos=repos)
+
+
+def _service_runtime() -> ServiceRuntimeResource:
+    if DEMO_MODE:
+        from observability_assets.demo.resources import DemoServicesResource
+
+        return DemoServicesResource(
+            seed=env_or("VIGIL_DEMO_SEED", 7, int),
+            start_date=env_or("VIGIL_START_DATE", DEFAULT_START_DATE),
+            days=env_or("VIGIL_DEMO_DAYS", 28, int),
+        )
+    return ServiceRuntimeResource()
+
+
 RESOURCES = {
     "warehouse": WarehouseResource(
-        path=env_or("VIGIL_WAREHOUSE", DEFAULT_WAREHOUSE_PATH),
+        path=env_or("VIGIL_WAREHOUSE", data_path("warehouse.duckdb")),
         snapshot_interval_s=float(os.environ.get("VIGIL_SNAPSHOT_INTERVAL_S") or DEFAULT_SNAPSHOT_INTERVAL_S),
+        origin="demo" if DEMO_MODE else "",
     ),
-    "github": GitHubResource(
-        api_url=env_or("GITHUB_API_URL", "demo"),
-        token=env_or("GITHUB_TOKEN", None),
-        repos=env_or("VIGIL_GITHUB_REPOS", ""),
-    ),
+    "github": _github(),
     "junit_sources": JUnitSourceConfig(
         artifact_patterns=env_or("VIGIL_JUNIT_ARTIFACTS", DEFAULT_ARTIFACT_PATTERNS),
         report_glob=env_or("VIGIL_JUNIT_GLOB", "**/*.xml"),
-        landing_dir=env_or("VIGIL_JUNIT_LANDING", "data/landing/junit"),
+        landing_dir=env_or("VIGIL_JUNIT_LANDING", data_path("landing", "junit")),
         parse_workers=env_or("VIGIL_PARSE_WORKERS", 0, int),
     ),
-    **HEALTH_RESOURCES,
-    **DRIFT_RESOURCES,
+    "http_probe": HttpProbeResource(),
+    "service_catalogue": ServiceCatalogueResource(path=env_or("VIGIL_SERVICES", DEFAULT_CATALOGUE_PATH)),
+    "service_runtime": _service_runtime(),
+    "benchmark_sources": BenchmarkSourceConfig(
+        landing_dir=env_or("VIGIL_BENCHMARK_LANDING", data_path("landing", "benchmarks")),
+        artifact_patterns=env_or("VIGIL_BENCHMARK_ARTIFACTS", "*benchmark*"),
+    ),
+    "baselines": BaselinesResource(
+        directory=env_or("VIGIL_BASELINES", str(baselines_dir())),
+        candidates_dir=env_or("VIGIL_GOLDEN_CANDIDATES", "."),
+    ),
 }
 # ledger, issue_tracker and remediator: dry run and record-only unless the environment says otherwise.
 RESOURCES |= acting_resources(RESOURCES["warehouse"])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import re
 import sqlite3
@@ -30,14 +31,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
 import dagster as dg
 import requests
+from pydantic import Field
 from requests.structures import CaseInsensitiveDict
 from requests.utils import parse_header_links
 from urllib3.exceptions import ConnectTimeoutError
+
+from resources.paths import data_path
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +49,6 @@ API_VERSION = "2022-11-28"
 # GitHub caps filtered workflow-run listings at 1,000 results.
 LISTING_CAP = 1000
 PER_PAGE = 100
-DEMO_API_URL = "demo"
 
 # ---------------------------------------------------------------------------------------------
 # Redaction
@@ -245,6 +248,13 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default_port
 
 
+def _host_key(url: str) -> str:
+    """`https://ghe.example.com:8443/api/v3` -> `ghe.example.com_8443`: a folder name per API host."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "unknown").lower()
+    return f"{host}_{parts.port}" if parts.port else host
+
+
 def _without_query(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
@@ -284,6 +294,7 @@ class GitHubClient:
         backoff_base_s: float = 1.0,
         secondary_min_wait_s: float = 60.0,
         cache_path: Path | None = None,
+        artifact_dir: Path | None = None,
         user_agent: str = "vigil",
     ) -> None:
         """`secondary_min_wait_s`: GitHub asks for at least a minute after a secondary limit
@@ -298,6 +309,7 @@ class GitHubClient:
         self.stats = GitHubStats()
         self._stats_lock = threading.Lock()
         self._cache = _EtagCache(cache_path) if cache_path else None
+        self.artifact_dir = artifact_dir
         self._api_origin = _origin(self.base_url)
         self._session = requests.Session()
         self._session.headers.update(
@@ -588,6 +600,21 @@ class GitHubClient:
                 )
             return _stream_to_file(blob, dest, max_bytes, what)
 
+    def cached_artifact(self, repo: str, artifact_id: int, max_bytes: int) -> Path:
+        """The artifact's zip under `artifact_dir/<owner>__<repo>/<id>.zip`, downloaded once.
+
+        Artifacts never change once uploaded, so the id (within one API host) names the content."""
+        if self.artifact_dir is None:
+            raise ValueError("this client has no artifact_dir to cache downloads in")
+        target = self.artifact_dir / repo.replace("/", "__") / f"{int(artifact_id)}.zip"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # One partial file per process and thread: concurrent downloads never share one.
+            partial = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+            self.download_artifact(repo, artifact_id, partial, max_bytes=max_bytes)
+            os.replace(partial, target)
+        return target
+
     # -- issues --------------------------------------------------------------------------------
 
     def create_issue(
@@ -646,33 +673,52 @@ def _stream_to_file(response: requests.Response, dest: Path, max_bytes: int, wha
 
 
 class GitHubResource(dg.ConfigurableResource):
-    """Where Vigil reads CI data and files issues.
+    """Where Vigil reads CI data and files issues: a GitHub REST API (github.com or Enterprise).
 
-    `api_url="demo"` means the embedded simulated organisation; the code that owns the demo server
-    resolves it and passes `base_url`/`token` to `client()`. Give the token with
-    `dg.EnvVar("GITHUB_TOKEN")` so it never appears in run configuration.
+    Give the token with `dg.EnvVar("GITHUB_TOKEN")` so it never appears in run configuration. The
+    demo plugs in a subclass (`observability_assets.demo.resources`) that serves the simulated
+    organisation; nothing here knows about it.
     """
 
-    api_url: str = DEMO_API_URL
+    api_url: str = Field(description="REST API base URL, e.g. https://api.github.com.")
     token: str | None = None
-    repos: str = ""
-    cache_dir: str = "data/cache"
+    repos: str = Field(default="", description="Comma-separated owner/name, or owners to expand.")
+    cache_dir: str = Field(
+        default_factory=lambda: data_path("cache"),
+        description="ETag cache and downloaded artifacts, one folder per API host.",
+    )
     max_wait_s: float = 120.0
+    # Whether this GitHub serves simulated data (the demo's subclass says so).
+    simulated: ClassVar[bool] = False
 
     @property
-    def is_demo(self) -> bool:
-        return self.api_url.strip().lower() == DEMO_API_URL
+    def cache_namespace(self) -> str:
+        """The API host (and port), so GHE and github.com never share cached answers or artifacts."""
+        return _host_key(self.api_url)
 
-    def client(self, base_url: str | None = None, token: str | None = None) -> GitHubClient:
-        url = base_url or self.api_url
-        if url.strip().lower() == DEMO_API_URL:
-            raise ValueError("api_url is 'demo': pass the demo server's base_url to client()")
+    def client(self) -> GitHubClient:
+        return self._client(self.api_url, self.token)
+
+    def _client(self, url: str, token: str | None) -> GitHubClient:
         return GitHubClient(
             url,
-            token or self.token,
+            token,
             max_wait_s=self.max_wait_s,
-            cache_path=Path(self.cache_dir) / "github_etags.sqlite",
+            cache_path=Path(self.cache_dir) / self.cache_namespace / "etags.sqlite",
+            artifact_dir=Path(self.cache_dir) / self.cache_namespace / "artifacts",
         )
+
+    def repositories(self) -> list[str]:
+        """The repositories to crawl: `repos`, with bare owners expanded through the API."""
+        if not self.repos.strip():
+            raise ValueError(
+                "VIGIL_GITHUB_REPOS is empty: name repositories (owner/name) or organisations to crawl"
+            )
+        with self.client() as client:
+            return client.expand_repos(self.repos)
+
+    def describe(self) -> str:
+        return self.api_url
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():

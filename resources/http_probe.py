@@ -11,16 +11,14 @@ Resources:
 
 - `HttpProbeResource`: connect and read timeouts, user agent, concurrency.
 - `ServiceCatalogueResource`: where the service catalogue lives (env `VIGIL_SERVICES`).
-- `DemoServicesResource`: seed, window and labels file of the embedded demo services and their
-  simulated probe history. It only holds settings; `observability_assets.demo.embedded_services`
-  starts the services, since resources must not depend on the asset layer.
+
+Where the services run (live, or the demo's embedded services) is `resources.service_runtime`.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -183,26 +181,3 @@ class ServiceCatalogueResource(dg.ConfigurableResource):
     def load(self) -> ServiceCatalogue:
         """Parse and validate the catalogue; raises CatalogueError listing every problem."""
         return load_catalogue(Path(self.path))
-
-
-class DemoServicesResource(dg.ConfigurableResource):
-    """Settings of the embedded demo services (``demo://NAME`` URLs) and their simulated history.
-
-    The simulated history covers the demo window, `days` UTC days from `start_date`, the same
-    window as the simulated GitHub organisation (`VIGIL_START_DATE`, `VIGIL_DEMO_DAYS`).
-    """
-
-    seed: int = Field(default=7, description="Seed of the demo services and their simulated history.")
-    start_date: str = Field(default="2026-10-01", description="First day (UTC) of the demo window.")
-    days: int = Field(default=28, description="Length of the demo window in days (1 to 366).")
-    labels_path: str = Field(
-        default="data/demo/health_labels.json",
-        description="Where the labels of the simulated incidents are written.",
-    )
-
-    def window(self) -> tuple[date, date]:
-        """First and last day of the demo window."""
-        if not 1 <= self.days <= 366:
-            raise ValueError(f"the demo window must last 1 to 366 days, got {self.days}")
-        first = date.fromisoformat(self.start_date)
-        return first, first + timedelta(days=self.days - 1)

@@ -31,7 +31,15 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
-from observability_assets.core.contract import CONTRACT_VERSION, SCHEMAS, TABLES, Table, table
+from observability_assets.core.contract import (
+    CONTRACT_VERSION,
+    SCHEMAS,
+    TABLES,
+    WAREHOUSE_ORIGIN,
+    Table,
+    table,
+)
+from resources.paths import data_path
 
 if TYPE_CHECKING:
     import duckdb
@@ -45,7 +53,6 @@ if TYPE_CHECKING:
 STORAGE_COMPATIBILITY_VERSION = "v1.5.0"
 
 # `VIGIL_WAREHOUSE` when unset.
-DEFAULT_WAREHOUSE_PATH = "data/warehouse.duckdb"
 # `VIGIL_SNAPSHOT_INTERVAL_S` when unset. Publishing copies the whole file (35 ms for 37 MB, about
 # half a second for a year of probes: docs/performance.md), so a burst of writes publishes once.
 DEFAULT_SNAPSHOT_INTERVAL_S = 30.0
@@ -150,17 +157,20 @@ class Warehouse:
         snapshot_path: str | Path | None = None,
         lock_timeout_s: float = 120.0,
         snapshot_interval_s: float = DEFAULT_SNAPSHOT_INTERVAL_S,
+        origin: str = "",
     ):
         """A write publishes the snapshot only when the last publication is `snapshot_interval_s`
         old (0: after every write): the copy costs as much as the whole file, so after every write
         of a run, or every minute's probes, it would cost more than the writes. What a skipped
         publication leaves behind goes out with the next due write or `publish_snapshot()`, which
         `analyst_snapshot_sensor` calls every 30 s when the snapshot is behind, and `vigil run` at
-        its end."""
+        its end. `origin="demo"` marks the warehouse as holding simulated data (`ops.warehouse_origin`)
+        with its first write."""
         self.path = Path(path)
         self.snapshot_path = Path(snapshot_path) if snapshot_path else default_snapshot_path(self.path)
         self.lock = WarehouseLock(self.path.with_name(self.path.name + ".lock"), timeout_s=lock_timeout_s)
         self.snapshot_interval_s = snapshot_interval_s
+        self.origin = origin
         self._schema_ready = False
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
@@ -200,7 +210,21 @@ class Warehouse:
         # Once per process: readers of a fresh warehouse see empty contract tables, not errors.
         if not self._schema_ready:
             create_schema(con)
+            if self.origin:
+                con.execute(
+                    f"INSERT INTO {WAREHOUSE_ORIGIN.qualified_name} SELECT ?, now()::TIMESTAMP "  # noqa: S608
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {WAREHOUSE_ORIGIN.qualified_name} WHERE origin = ?)",
+                    [self.origin, self.origin],
+                )
             self._schema_ready = True
+
+    def holds_simulated_data(self) -> bool:
+        """Demo mode wrote to this warehouse (`ops.warehouse_origin`)."""
+        with self.read("warehouse origin") as con:
+            rows = con.execute(
+                f"SELECT count(*) FROM {WAREHOUSE_ORIGIN.qualified_name} WHERE origin = 'demo'"  # noqa: S608
+            ).fetchall()
+        return rows[0][0] > 0
 
     def _snapshot_due(self) -> bool:
         if self.snapshot_interval_s <= 0:
@@ -424,7 +448,9 @@ def _sql_literal(text: str) -> str:
 class WarehouseResource(dg.ConfigurableResource):
     """Dagster resource for the DuckDB warehouse (env `VIGIL_WAREHOUSE`)."""
 
-    path: str = Field(default=DEFAULT_WAREHOUSE_PATH, description="DuckDB file of the warehouse.")
+    path: str = Field(
+        default_factory=lambda: default_warehouse_path(), description="DuckDB file of the warehouse."
+    )
     snapshot_path: str = Field(
         default="", description="Read-only analyst snapshot; defaults to <name>.snapshot.duckdb beside it."
     )
@@ -434,29 +460,37 @@ class WarehouseResource(dg.ConfigurableResource):
         description="Writes publish the analyst snapshot at most this often (0: after every write); "
         "analyst_snapshot_sensor publishes what is left within 30 s.",
     )
+    origin: str = Field(default="", description="`demo` marks a warehouse of simulated data (demo mode).")
 
     def get(self) -> Warehouse:
-        return _warehouse_for(self.path, self.snapshot_path, self.lock_timeout_s, self.snapshot_interval_s)
+        return _warehouse_for(
+            self.path, self.snapshot_path, self.lock_timeout_s, self.snapshot_interval_s, self.origin
+        )
 
 
-_WAREHOUSES: dict[tuple[str, str, float, float], Warehouse] = {}
+_WAREHOUSES: dict[tuple[str, str, float, float, str], Warehouse] = {}
 
 
 def _warehouse_for(
-    path: str, snapshot_path: str, lock_timeout_s: float, snapshot_interval_s: float
+    path: str, snapshot_path: str, lock_timeout_s: float, snapshot_interval_s: float, origin: str = ""
 ) -> Warehouse:
     # One Warehouse per process and path, so schema creation happens once per process.
-    key = (str(Path(path).resolve()), snapshot_path, lock_timeout_s, snapshot_interval_s)
+    key = (str(Path(path).resolve()), snapshot_path, lock_timeout_s, snapshot_interval_s, origin)
     if key not in _WAREHOUSES:
-        _WAREHOUSES[key] = Warehouse(path, snapshot_path or None, lock_timeout_s, snapshot_interval_s)
+        _WAREHOUSES[key] = Warehouse(path, snapshot_path or None, lock_timeout_s, snapshot_interval_s, origin)
     return _WAREHOUSES[key]
+
+
+def default_warehouse_path() -> str:
+    """`VIGIL_WAREHOUSE`, else `warehouse.duckdb` in the data directory."""
+    return os.environ.get("VIGIL_WAREHOUSE") or data_path("warehouse.duckdb")
 
 
 def warehouse_from_env() -> Warehouse:
     """The warehouse the code location is configured with, for command-line use outside a run
     (the Dagster resource holds `EnvVar`s that only a run resolves)."""
     return _warehouse_for(
-        os.environ.get("VIGIL_WAREHOUSE") or DEFAULT_WAREHOUSE_PATH,
+        default_warehouse_path(),
         "",
         120.0,
         float(os.environ.get("VIGIL_SNAPSHOT_INTERVAL_S") or DEFAULT_SNAPSHOT_INTERVAL_S),

@@ -24,12 +24,13 @@ import dagster as dg
 
 from observability_assets.core.ledger import LedgerRecord, format_at
 from resources.github import GitHubResource
-from resources.http_probe import DemoServicesResource, ServiceCatalogueResource
+from resources.http_probe import ServiceCatalogueResource
 from resources.issue_tracker import IssueTrackerResource
 from resources.ledger import LedgerResource
 from resources.remediator import Incident, RemediatorResource, remediation_mode_from_env
+from resources.service_runtime import ServiceRuntimeResource
 from resources.warehouse import WarehouseResource
-from sensors.common import MODE_TAG, open_issue_tracker, service_target, utc_now
+from sensors.common import MODE_TAG, open_issue_tracker, utc_now
 
 ACTOR = "slo-burn-sensor"
 BURN_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
@@ -67,7 +68,7 @@ def remediate_service(
     ledger: LedgerResource,
     github: GitHubResource,
     service_catalogue: ServiceCatalogueResource,
-    demo_services: DemoServicesResource,
+    service_runtime: ServiceRuntimeResource,
 ) -> dg.Output[str]:
     service = service_catalogue.load().get(config.service)
     incident = Incident(
@@ -79,7 +80,7 @@ def remediate_service(
         burn_rates=json.loads(config.burn_rates_json),
         health=config.health or None,
     )
-    target = service_target(service, remediator, demo_services)
+    target = service_runtime.target(service, remediator)
     the_ledger = ledger.get()
     with open_issue_tracker(issue_tracker, the_ledger, github) as tracker:
         outcome = remediator.remediator(the_ledger, tracker).handle(incident, target)

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The suite runs Vigil on its simulated organisation: demo mode, set before any test module imports
+# the composition root. Tests of production mode unset it themselves.
+os.environ["VIGIL_MODE"] = "demo"
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +32,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     """Tests never read the developer's configuration or write into the repository's data/."""
     for name in ("GITHUB_API_URL", "GITHUB_TOKEN", "VIGIL_GITHUB_REPOS", "VIGIL_WAREHOUSE"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VIGIL_MODE", "demo")
+    monkeypatch.setenv("VIGIL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / ".dagster_home"))
     (tmp_path / ".dagster_home").mkdir()
     (tmp_path / ".dagster_home" / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())

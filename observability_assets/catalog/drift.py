@@ -1,4 +1,4 @@
-"""Regression drift and CI cost anomalies for the composition root: assets, checks and resources.
+"""Regression drift and CI cost anomalies for the composition root: assets and checks.
 
 - `raw/benchmarks` (daily partitions, with the other ingestion assets): github-action-benchmark
   custom JSON from run artifacts and the landing folder.
@@ -8,21 +8,15 @@
 - `marts/baseline_drift`: golden baselines compared with the current outputs; its blocking check
   `baselines_hold` fails on drift beyond tolerance.
 
-Loading reads environment variables and the baselines manifest, nothing more.
+Loading reads the baselines manifest, nothing more.
 """
 
 import dagster as dg
 
-from observability_assets.assetkit.settings import env_or
-from observability_assets.derived.baselines import (
-    BaselinesResource,
-    baselines_dir,
-    baselines_hold,
-    build_baseline_drift,
-)
+from observability_assets.derived.baselines import baselines_dir, baselines_hold, build_baseline_drift
 from observability_assets.derived.cost_anomalies import cost_anomalies, cost_anomalies_consistent
 from observability_assets.derived.regression_drift import regression_drift, regression_drift_consistent
-from observability_assets.ingest.benchmarks import BenchmarkSourceConfig, benchmark_results
+from observability_assets.ingest.benchmarks import benchmark_results
 
 DRIFT_ASSETS: list[dg.AssetsDefinition] = [
     benchmark_results,
@@ -35,13 +29,3 @@ DRIFT_CHECKS: list[dg.AssetChecksDefinition] = [
     cost_anomalies_consistent,
     baselines_hold,
 ]
-DRIFT_RESOURCES: dict[str, dg.ConfigurableResource] = {
-    "benchmark_sources": BenchmarkSourceConfig(
-        landing_dir=env_or("VIGIL_BENCHMARK_LANDING", "data/landing/benchmarks"),
-        artifact_patterns=env_or("VIGIL_BENCHMARK_ARTIFACTS", "*benchmark*"),
-    ),
-    "baselines": BaselinesResource(
-        directory=env_or("VIGIL_BASELINES", str(baselines_dir())),
-        candidates_dir=env_or("VIGIL_GOLDEN_CANDIDATES", "."),
-    ),
-}

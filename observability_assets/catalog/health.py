@@ -1,4 +1,4 @@
-"""Service health for the composition root: assets, checks, jobs, schedules and resources.
+"""Service health for the composition root: assets, checks, jobs and schedules.
 
 - `health_probe` job (every minute): probe every catalogue endpoint for the tick, then evaluate
   every SLO as of that tick, so burn-rate alerts switch on within one probe interval. It runs in
@@ -13,18 +13,10 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from observability_assets.assetkit.partitions import DEFAULT_START_DATE
-from observability_assets.assetkit.settings import env_or
 from observability_assets.derived.canary_verdicts import canary_verdicts, canary_verdicts_consistent
 from observability_assets.derived.slo_compliance import slo_compliance, slo_compliance_consistent
 from observability_assets.ingest.health_probes import health_probes, health_probes_checks
 from observability_assets.ingest.shadow_replay import shadow_samples, shadow_samples_consistent
-from resources.http_probe import (
-    DEFAULT_CATALOGUE_PATH,
-    DemoServicesResource,
-    HttpProbeResource,
-    ServiceCatalogueResource,
-)
 
 PROBE_CRON = "* * * * *"
 # Op names in run configuration: a multi-asset's name, or an asset key joined with "__".
@@ -75,14 +67,3 @@ def health_probe_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReques
 
 HEALTH_JOBS = [health_probe_job, shadow_canary_job]
 HEALTH_SCHEDULES = [health_probe_schedule]
-
-
-HEALTH_RESOURCES = {
-    "http_probe": HttpProbeResource(),
-    "service_catalogue": ServiceCatalogueResource(path=env_or("VIGIL_SERVICES", DEFAULT_CATALOGUE_PATH)),
-    "demo_services": DemoServicesResource(
-        seed=env_or("VIGIL_DEMO_SEED", 7, int),
-        start_date=env_or("VIGIL_START_DATE", DEFAULT_START_DATE),
-        days=env_or("VIGIL_DEMO_DAYS", 28, int),
-    ),
-}

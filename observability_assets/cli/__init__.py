@@ -7,6 +7,7 @@ see the README) and executes through Dagster on the configured instance (`DAGSTE
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 
@@ -23,8 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from observability_assets.assetkit.settings import SettingError
     from observability_assets.cli.instance import quiet_warnings
 
     quiet_warnings()
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except SettingError as error:
+        # A missing setting is the user's to fix: one line naming it, not a stack trace.
+        print(f"vigil: {error}", file=sys.stderr)
+        return 2

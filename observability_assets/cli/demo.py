@@ -11,11 +11,14 @@ import os
 import sys
 from datetime import date, timedelta
 
+from observability_assets.assetkit.settings import MODE_ENV
 from observability_assets.cli.instance import QUIET_LOGGING
 from observability_assets.cli.runs import failure_text, print_summary, run_range
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    # `vigil demo` is demo mode by definition: the composition root then plugs in the simulator.
+    os.environ[MODE_ENV] = "demo"
     from observability_assets.demo.embedded import demo_spec_from_env
     from observability_assets.demo.verify import verify_against_simulation
 

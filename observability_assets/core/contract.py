@@ -640,6 +640,18 @@ CONTRACT_VERSION = Table(
     key=("fingerprint",),
 )
 
+WAREHOUSE_ORIGIN = Table(
+    "ops",
+    "warehouse_origin",
+    "Marks a warehouse that holds simulated data (one row, written by demo mode). Sensors refuse to "
+    "open issues on a real GitHub from a warehouse marked here; a production warehouse has no row.",
+    (
+        _c("origin", "VARCHAR", "`demo`: the data comes from Vigil's simulated organisation and services."),
+        _c("marked_at", "TIMESTAMP", "When demo mode first wrote to this warehouse (UTC)."),
+    ),
+    key=("origin",),
+)
+
 TABLES: tuple[Table, ...] = (
     CI_RUNS,
     CI_JOBS,
@@ -661,6 +673,7 @@ TABLES: tuple[Table, ...] = (
     BASELINE_DRIFT,
     AUTOMATION_KPIS,
     CONTRACT_VERSION,
+    WAREHOUSE_ORIGIN,
 )
 SCHEMAS: tuple[str, ...] = ("raw", "seeds", "staging", "marts", "ops")
 

@@ -222,16 +222,16 @@ class _Setting:
 def _setting(defs: dg.Definitions) -> _Setting:
     import dagster as dg
 
-    keys = ("ledger", "service_catalogue", "demo_services", "github", "issue_tracker", "remediator")
+    keys = ("ledger", "service_catalogue", "service_runtime", "github", "issue_tracker", "remediator")
     # build_resources resolves EnvVar fields, nested resources included, as a run would.
     with dg.build_resources({key: defs.resources[key] for key in keys}) as resolved:
         return _Setting(
             catalogue=resolved.service_catalogue.load(),
-            seed=resolved.demo_services.seed,
+            seed=resolved.service_runtime.seed,
             ledger=resolved.ledger.get(),
             configured_mode=resolved.remediator.effective_mode,
             opens_issues=resolved.issue_tracker.opens_issues,
-            github_is_local=_is_local(resolved.github.api_url),
+            github_is_local=resolved.github.simulated or _is_local(resolved.github.api_url),
             incident_repo=resolved.issue_tracker.incident_repo,
         )
 
@@ -330,8 +330,8 @@ def _utc_now() -> datetime:
 
 
 def _is_local(api_url: str) -> bool:
-    """The embedded demo GitHub, or a server on this machine: a drill never files real issues."""
-    return api_url.strip().lower() == "demo" or urlsplit(api_url).hostname in LOOPBACK_HOSTS
+    """A GitHub server on this machine: a drill never files real issues."""
+    return urlsplit(api_url).hostname in LOOPBACK_HOSTS
 
 
 def _drill_defs(

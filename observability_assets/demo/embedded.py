@@ -1,6 +1,6 @@
 """The embedded default: the simulated organisation served over real HTTP inside this process.
 
-When `GITHUB_API_URL` is `demo` (the default), every process that needs GitHub starts its own
+In demo mode every process that needs GitHub starts its own
 loopback server over the same deterministic organisation, so the CLI, `dagster dev` step
 processes and tests all see identical data without any set-up. Issues are shared between those
 processes through a state file, so deduplication works across them as it would on github.com.
@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from observability_assets.demo.simulator import OrgSpec
+from resources.paths import data_path
 
 DEFAULT_DEMO_START = "2026-10-01"
 DEFAULT_DEMO_DAYS = 28
@@ -38,13 +39,13 @@ def demo_spec_from_env() -> OrgSpec:
 
 
 @cache
-def embedded_github(spec: OrgSpec | None = None, state_dir: str = "data/demo") -> EmbeddedGitHub:
+def embedded_github(spec: OrgSpec | None = None, state_dir: str | None = None) -> EmbeddedGitHub:
     """Start (once per process) the loopback GitHub server for the demo organisation."""
     from observability_assets.demo.github_server import GitHubServer
     from observability_assets.demo.simulator import simulate
 
     org = simulate(spec or demo_spec_from_env())
-    state = Path(state_dir)
+    state = Path(state_dir or data_path("demo"))
     state.mkdir(parents=True, exist_ok=True)
     # A fresh random token per process: the demo exercises real Authorization handling, and a
     # token that leaks into a log would be caught by the same tests as a real one.

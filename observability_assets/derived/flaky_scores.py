@@ -47,6 +47,7 @@ from observability_assets.core.flaky_quarantine import (
     quarantine_document,
     quarantine_file_name,
 )
+from resources.paths import data_path
 from resources.warehouse import Warehouse, WarehouseResource, quote_identifier
 
 if TYPE_CHECKING:
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
 WINDOW_ENV = "VIGIL_FLAKY_WINDOW_DAYS"
 QUARANTINE_DIR_ENV = "VIGIL_QUARANTINE_DIR"
 LABELS_ENV = "VIGIL_FLAKY_LABELS"
-DEFAULT_QUARANTINE_DIR = "data/quarantine"
 
 COMMIT_OUTCOMES_KEY = dg.AssetKey(["staging", "test_commit_outcomes"])
 TEST_CASES_KEY = dg.AssetKey(["staging", "test_cases"])
@@ -631,7 +631,7 @@ def _top_markdown(rows: list[tuple]) -> str:
 
 class QuarantineConfig(dg.Config):
     directory: str = Field(
-        default=os.environ.get(QUARANTINE_DIR_ENV, DEFAULT_QUARANTINE_DIR),
+        default_factory=lambda: os.environ.get(QUARANTINE_DIR_ENV) or data_path("quarantine"),
         description=f"Folder of the per-repository JSON files (env {QUARANTINE_DIR_ENV}).",
     )
 

@@ -51,6 +51,7 @@ from observability_assets.ingest.health_probes import (
     slo_definitions,
 )
 from resources.http_probe import ServiceCatalogueResource
+from resources.paths import data_path
 from resources.warehouse import Warehouse, WarehouseResource
 
 if TYPE_CHECKING:
@@ -455,7 +456,8 @@ class SloComplianceConfig(dg.Config):
         default=7, ge=0, le=400, description="Days of hourly points in slo-timeseries.json."
     )
     reports_dir: str = Field(
-        default="data/reports", description="Folder of slo-summary.json and slo-timeseries.json."
+        default_factory=lambda: data_path("reports"),
+        description="Folder of slo-summary.json and slo-timeseries.json.",
     )
 
 

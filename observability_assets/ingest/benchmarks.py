@@ -25,7 +25,6 @@ A file that is not valid custom JSON is rejected as a whole with its reason in
 import fnmatch
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +48,7 @@ from observability_assets.ingest.junit_collect import (
     scan_landing,
 )
 from resources.github import GitHubResource
+from resources.paths import data_path
 from resources.warehouse import WarehouseResource
 
 SMALLER, BIGGER = "customSmallerIsBetter", "customBiggerIsBetter"
@@ -61,7 +61,10 @@ MAX_TEXT_CHARS = 1000
 class BenchmarkSourceConfig(dg.ConfigurableResource):
     """Where benchmark results come from (env `VIGIL_BENCHMARK_LANDING`, `VIGIL_BENCHMARK_ARTIFACTS`)."""
 
-    landing_dir: str = Field(default="data/landing/benchmarks", description="Landing folder of result drops.")
+    landing_dir: str = Field(
+        default_factory=lambda: data_path("landing", "benchmarks"),
+        description="Landing folder of result drops.",
+    )
     artifact_patterns: str = Field(
         default="*benchmark*", description="Comma-separated globs of artifact names holding results."
     )
@@ -70,7 +73,6 @@ class BenchmarkSourceConfig(dg.ConfigurableResource):
         default=SMALLER, description="customSmallerIsBetter or customBiggerIsBetter for bare arrays."
     )
     max_artifact_bytes: int = Field(default=64 * 1024 * 1024, description="Largest artifact zip downloaded.")
-    cache_dir: str = Field(default="data/cache/artifacts", description="Downloaded artifacts, by id.")
 
 
 @dataclass(frozen=True)
@@ -205,22 +207,14 @@ def collect_artifacts(client: Any, contexts: list[RunContext], config: Benchmark
     out = Collected()
     if not patterns:
         return out
-    cache = Path(config.cache_dir)
     for ctx in contexts:
         for artifact in client.list_artifacts(ctx.repo, ctx.run_id):
             name = artifact.get("name", "")
             if artifact.get("expired") or not any(fnmatch.fnmatch(name, p) for p in patterns):
                 continue
             label = f"{ctx.repo}/runs/{ctx.run_id}/artifacts/{artifact['id']}({name})"
-            target = cache / ctx.repo.replace("/", "__") / f"{artifact['id']}.zip"
             try:
-                if not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    partial = target.with_suffix(f".{os.getpid()}.part")
-                    client.download_artifact(
-                        ctx.repo, artifact["id"], partial, max_bytes=config.max_artifact_bytes
-                    )
-                    partial.replace(target)
+                target = client.cached_artifact(ctx.repo, artifact["id"], max_bytes=config.max_artifact_bytes)
             except Exception as error:  # a failed download rejects this artifact, not the day
                 out.rejections.append(Rejection(label, f"download failed: {error}"))
                 continue

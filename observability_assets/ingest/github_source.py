@@ -1,8 +1,9 @@
-"""Resolve the GitHub resource to a client factory and a repository list.
+"""The GitHub resource as a client factory and a repository list, and how its errors fail a run.
 
-`GITHUB_API_URL=demo` (the default) means the embedded simulated organisation; anything else is a
-GitHub REST API base URL (https://api.github.com or a GitHub Enterprise `/api/v3` URL) used with
-`GITHUB_TOKEN` and `VIGIL_GITHUB_REPOS`.
+The composition root decides which GitHub serves: a REST API base URL (https://api.github.com or
+a GitHub Enterprise `/api/v3` URL) with `GITHUB_TOKEN` and `VIGIL_GITHUB_REPOS`, or, in demo
+mode only, the simulated organisation's resource. Both answer `client()`, `repositories()` and
+`describe()`; this module never asks which one it has.
 """
 
 from __future__ import annotations
@@ -27,33 +28,7 @@ class GitHubSource:
 
 
 def open_github(github: GitHubResource) -> GitHubSource:
-    if github.is_demo:
-        from observability_assets.demo.embedded import embedded_github
-
-        demo = embedded_github()
-        repos = _selected(github.repos, demo.repos)
-        return GitHubSource(
-            make_client=lambda: github.client(base_url=demo.url, token=demo.token),
-            repos=repos,
-            description="embedded simulated organisation (GITHUB_API_URL=demo)",
-        )
-    if not github.repos.strip():
-        raise ValueError(
-            "VIGIL_GITHUB_REPOS is empty: name repositories (owner/name) or organisations to crawl"
-        )
-    repos = github.client().expand_repos(github.repos)
-    return GitHubSource(make_client=github.client, repos=repos, description=github.api_url)
-
-
-def _selected(spec: str, available: list[str]) -> list[str]:
-    """In the demo, VIGIL_GITHUB_REPOS may narrow the simulated repositories."""
-    wanted = [item.strip() for item in spec.split(",") if item.strip()]
-    if not wanted:
-        return available
-    unknown = [name for name in wanted if name not in available]
-    if unknown:
-        raise ValueError(f"repositories {unknown} are not in the simulated organisation {available}")
-    return wanted
+    return GitHubSource(make_client=github.client, repos=github.repositories(), description=github.describe())
 
 
 @contextmanager

@@ -18,13 +18,11 @@ one day of work whatever the history holds.
 """
 
 import hashlib
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -36,12 +34,12 @@ from observability_assets.core.contract import HEALTH_PROBES, HEALTH_PROBES_HOUR
 from observability_assets.core.probe_state import Health, HysteresisPolicy, ProbeResult, ProbeState, step
 from observability_assets.core.service_catalogue import CatalogueError, ServiceCatalogue
 from resources.http_probe import (
-    DemoServicesResource,
     HttpOutcome,
     HttpProbe,
     HttpProbeResource,
     ServiceCatalogueResource,
 )
+from resources.service_runtime import ServiceRuntimeResource
 from resources.warehouse import Warehouse, WarehouseResource
 
 if TYPE_CHECKING:
@@ -425,44 +423,6 @@ def refresh_hourly(
 
 
 # --------------------------------------------------------------------------------------------------
-# Simulated demo history
-# --------------------------------------------------------------------------------------------------
-
-
-def simulated_day(
-    catalogue: ServiceCatalogue, day: date, demo: DemoServicesResource
-) -> tuple["pd.DataFrame", "pd.DataFrame"]:
-    """(the day's simulated probes, the warm-up probes before it) for the catalogue's demo services."""
-    from observability_assets.demo.health_history import plan_incidents, simulate_day
-
-    demo_services = [s for s in catalogue if s.is_demo]
-    targets = [(s.name, url) for s in demo_services for url in s.health_urls]
-    first, _ = demo.window()
-    incidents = plan_incidents([s.name for s in demo_services], first, demo.days, demo.seed)
-    frame = simulate_day(targets, day, incidents, demo.seed)
-    previous = simulate_day(targets, day - timedelta(days=1), incidents, demo.seed)
-    midnight = datetime.combine(day, datetime.min.time())
-    warmup = previous[previous["probed_at"] >= midnight - STATE_WARMUP].reset_index(drop=True)
-    return frame, warmup
-
-
-def write_labels(catalogue: ServiceCatalogue, demo: DemoServicesResource) -> Path:
-    """Write the labels of the simulated incidents (deterministic: same file for the same settings)."""
-    from observability_assets.demo.health_history import labels_document, plan_incidents
-
-    first, _ = demo.window()
-    names = [s.name for s in catalogue if s.is_demo]
-    incidents = plan_incidents(names, first, demo.days, demo.seed)
-    document = labels_document(incidents, catalogue, seed=demo.seed, first_day=first, days=demo.days)
-    path = Path(demo.labels_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
-
-
-# --------------------------------------------------------------------------------------------------
 # The asset
 # --------------------------------------------------------------------------------------------------
 
@@ -473,15 +433,6 @@ class HealthProbeConfig(dg.Config):
         description="Tick to probe, ISO UTC (the schedule sets it). Empty: today's partition is probed "
         "now; days of the demo window load the simulated history.",
     )
-
-
-def resolver_for(catalogue: ServiceCatalogue, demo: DemoServicesResource) -> Callable[[str], str]:
-    """demo:// URLs resolve to this process's embedded demo services (started on first use)."""
-    if not any(s.is_demo for s in catalogue):
-        return lambda url: url
-    from observability_assets.demo.embedded_services import embedded_services
-
-    return embedded_services(demo.seed).resolve
 
 
 def load_catalogue_or_fail(resource: ServiceCatalogueResource) -> ServiceCatalogue:
@@ -539,7 +490,7 @@ def health_probes(
     warehouse: WarehouseResource,
     http_probe: HttpProbeResource,
     service_catalogue: ServiceCatalogueResource,
-    demo_services: DemoServicesResource,
+    service_runtime: ServiceRuntimeResource,
 ) -> Iterator[dg.MaterializeResult]:
     """Probe the catalogue's endpoints for a tick, or load the demo's simulated history for a day."""
     catalogue = load_catalogue_or_fail(service_catalogue)
@@ -559,27 +510,25 @@ def health_probes(
         raise dg.Failure(
             f"tick {config.tick} does not belong to partition(s) {days[0]}..{days[-1]}", allow_retries=False
         )
-    first_demo, last_demo = demo_services.window()
-    demo_days = [d for d in days if first_demo <= d <= last_demo and d < today] if tick is None else []
-    if demo_days and any(s.is_demo for s in catalogue):
-        write_labels(catalogue, demo_services)
-        for day in demo_days:
-            frame, warmup = simulated_day(catalogue, day, demo_services)
-            result = store_probes(
-                wh,
-                frame,
-                source=SOURCE_SIMULATED,
-                slo_defs=defs,
-                policies=policies,
-                replace_day=day,
-                warmup=warmup,
-            )
-            results.append((f"simulated {day}", result))
+    for day in service_runtime.recorded_days(catalogue, days) if tick is None else []:
+        frame, warmup = service_runtime.recorded_day(catalogue, day)
+        result = store_probes(
+            wh,
+            frame,
+            source=SOURCE_SIMULATED,
+            slo_defs=defs,
+            policies=policies,
+            replace_day=day,
+            warmup=warmup,
+        )
+        results.append((f"recorded {day}", result))
     if tick is None and today in days:
         tick = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0)
     if tick is not None:
         started = time.monotonic()
-        targets = endpoints(catalogue, resolver_for(catalogue, demo_services))
+        targets = endpoints(
+            catalogue, service_runtime.resolver(url for s in catalogue for url in s.health_urls)
+        )
         frame = probe_all(http_probe.client(), targets, tick, http_probe.max_concurrency)
         probe_seconds = time.monotonic() - started
         results.append(

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -247,7 +246,6 @@ def collect_artifacts(make_client: Any, contexts: list[RunContext], config: JUni
     Downloads run in threads (network-bound); parsing holds the GIL, so once everything is on disk
     the archives are parsed over worker processes when there is enough XML to repay them."""
     patterns = [p.strip() for p in config.artifact_patterns.split(",") if p.strip()]
-    cache = Path(config.cache_dir)
     local = threading.local()
 
     def client() -> GitHubClient:
@@ -266,15 +264,8 @@ def collect_artifacts(make_client: Any, contexts: list[RunContext], config: JUni
                 continue
             matched += 1
             label = f"{ctx.repo}/runs/{ctx.run_id}/artifacts/{artifact['id']}({name})"
-            target = cache / ctx.repo.replace("/", "__") / f"{artifact['id']}.zip"
             try:
-                if not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    partial_file = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
-                    gh.download_artifact(
-                        ctx.repo, artifact["id"], partial_file, max_bytes=config.max_artifact_bytes
-                    )
-                    os.replace(partial_file, target)
+                target = gh.cached_artifact(ctx.repo, artifact["id"], max_bytes=config.max_artifact_bytes)
             except Exception as error:  # a failed download rejects this artifact, not the day
                 rejections.append(Rejection(label, f"download failed: {error}"))
                 continue

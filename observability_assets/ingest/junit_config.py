@@ -4,6 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from observability_assets.core.process_pool import usable_cores
+from resources.paths import data_path
 
 DEFAULT_ARTIFACT_PATTERNS = "*junit*,*test-results*,*test-report*,*surefire*"
 
@@ -20,10 +21,10 @@ class JUnitSourceConfig(dg.ConfigurableResource):
         default="**/*.xml", description="Glob of report files inside an artifact or drop."
     )
     landing_dir: str = Field(
-        default="data/landing/junit", description="Landing folder for non-GitHub CI systems."
+        default_factory=lambda: data_path("landing", "junit"),
+        description="Landing folder for non-GitHub CI systems.",
     )
     max_artifact_bytes: int = Field(default=512 * 1024 * 1024, description="Largest artifact zip downloaded.")
-    cache_dir: str = Field(default="data/cache/artifacts", description="Downloaded artifacts, by id.")
     parse_workers: int = Field(
         default=0,
         ge=0,

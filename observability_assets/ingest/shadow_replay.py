@@ -33,7 +33,8 @@ from observability_assets.core.shadow_diff import (
     shadow_report,
     significant_fields,
 )
-from resources.http_probe import DemoServicesResource, HttpOutcome, HttpProbe, HttpProbeResource
+from resources.http_probe import HttpOutcome, HttpProbe, HttpProbeResource
+from resources.service_runtime import ServiceRuntimeResource
 from resources.warehouse import Warehouse, WarehouseResource
 
 if TYPE_CHECKING:
@@ -339,14 +340,6 @@ class ShadowReplayConfig(dg.Config):
     )
 
 
-def _resolver(urls: Sequence[str], demo: DemoServicesResource):
-    if not any(urlsplit(u).scheme == "demo" for u in urls):
-        return lambda url: url
-    from observability_assets.demo.embedded_services import embedded_services
-
-    return embedded_services(demo.seed).resolve
-
-
 @dg.asset(
     key=SHADOW_SAMPLES_KEY,
     description=SHADOW_SAMPLES.comment,
@@ -361,12 +354,12 @@ def shadow_samples(
     config: ShadowReplayConfig,
     warehouse: WarehouseResource,
     http_probe: HttpProbeResource,
-    demo_services: DemoServicesResource,
+    service_runtime: ServiceRuntimeResource,
 ) -> Iterator[dg.MaterializeResult]:
     """Replay the captured sample against baseline, second baseline and candidate; store one replay."""
     sample = load_sample(config.sample_path)
     replay_url = config.replay_url or config.baseline_url
-    resolve = _resolver([config.baseline_url, config.candidate_url, replay_url], demo_services)
+    resolve = service_runtime.resolver([config.baseline_url, config.candidate_url, replay_url])
     replayed = replay_sample(
         http_probe.client(),
         sample,

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from observability_assets.catalog.health import HEALTH_ASSETS, HEALTH_CHECKS, HEALTH_JOBS, HEALTH_RESOURCES
+from observability_assets.catalog.health import HEALTH_ASSETS, HEALTH_CHECKS, HEALTH_JOBS
+from observability_assets.demo.resources import DemoGitHubResource, DemoServicesResource
 from observability_assets.derived.automation_kpis import automation_kpis
 from resources.github import GitHubResource
-from resources.http_probe import DEFAULT_CATALOGUE_PATH, ServiceCatalogueResource
-from resources.warehouse import WarehouseResource
+from resources.http_probe import DEFAULT_CATALOGUE_PATH, HttpProbeResource, ServiceCatalogueResource
+from resources.warehouse import WarehouseResource, default_warehouse_path
 from sensors import ACTING_JOBS, acting_resources, acting_sensors
 
 FAST_REMEDIATION = {
@@ -75,13 +76,14 @@ buggy_job = dg.define_asset_job(
 
 
 def build_defs() -> dg.Definitions:
-    warehouse = WarehouseResource(path=_env_or("VIGIL_WAREHOUSE", "data/warehouse.duckdb"))
+    warehouse = WarehouseResource(path=_env_or("VIGIL_WAREHOUSE", default_warehouse_path()))
     resources = {
         "warehouse": warehouse,
-        "github": GitHubResource(
-            api_url=_env_or("GITHUB_API_URL", "demo"), token=_env_or("GITHUB_TOKEN", None)
-        ),
-        **HEALTH_RESOURCES,
+        "github": GitHubResource(api_url=dg.EnvVar("GITHUB_API_URL"), token=_env_or("GITHUB_TOKEN", None))
+        if os.environ.get("GITHUB_API_URL")
+        else DemoGitHubResource(),
+        "http_probe": HttpProbeResource(),
+        "service_runtime": DemoServicesResource(),
         "service_catalogue": ServiceCatalogueResource(path=_env_or("VIGIL_SERVICES", DEFAULT_CATALOGUE_PATH)),
         **acting_resources(
             warehouse,

@@ -28,9 +28,10 @@ from observability_assets.catalog.health import (
 )
 from observability_assets.core.probe_state import HysteresisPolicy
 from observability_assets.core.slo import first_alert
+from observability_assets.demo.resources import DemoServicesResource
 from observability_assets.demo.services import DemoServices
 from observability_assets.ingest.health_probes import SOURCE_SIMULATED, slo_definitions, store_probes
-from resources.http_probe import DemoServicesResource, HttpProbeResource, ServiceCatalogueResource
+from resources.http_probe import HttpProbeResource, ServiceCatalogueResource
 from resources.warehouse import Warehouse, WarehouseResource
 
 pytestmark = pytest.mark.slow
@@ -95,7 +96,7 @@ def setup(tmp_path: Path):
             "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
             "http_probe": HttpProbeResource(connect_timeout_s=1.0, read_timeout_s=2.0),
             "service_catalogue": ServiceCatalogueResource(path=str(catalogue_path)),
-            "demo_services": DemoServicesResource(labels_path=str(tmp_path / "labels.json")),
+            "service_runtime": DemoServicesResource(labels_path=str(tmp_path / "labels.json")),
         }
         defs = dg.Definitions(
             assets=HEALTH_ASSETS, asset_checks=HEALTH_CHECKS, jobs=HEALTH_JOBS, resources=resources

@@ -336,21 +336,25 @@ def test_issue_workflow_with_search_lag(org: FakeOrg, tmp_path: Path):
 # -- the Dagster resource ---------------------------------------------------------------------
 
 
-def test_resource_builds_clients_and_knows_the_demo(server: GitHubServer, tmp_path: Path):
-    demo = GitHubResource()
-    assert demo.is_demo
-    with pytest.raises(ValueError, match="demo"):
-        demo.client()
-    client = demo.client(base_url=server.url, token=TOKEN)
-    assert client.expand_repos("acme") == ["acme/api", "acme/web"]
-
-    real = GitHubResource(api_url=server.url, token=TOKEN, cache_dir=str(tmp_path), max_wait_s=3.0)
-    assert not real.is_demo
+def test_resource_builds_clients_with_caches_keyed_by_api_host(server: GitHubServer, tmp_path: Path):
+    real = GitHubResource(
+        api_url=server.url, token=TOKEN, repos="acme", cache_dir=str(tmp_path), max_wait_s=3.0
+    )
+    assert not real.simulated
+    assert real.repositories() == ["acme/api", "acme/web"]
     configured = real.client()
     assert configured.max_wait_s == 3.0
     configured.get("/repos/acme/web")
-    assert (tmp_path / "github_etags.sqlite").exists()
+    host = urlsplit(server.url)
+    # GHE and github.com never share cached answers or artifacts: one folder per API host.
+    assert real.cache_namespace == f"{host.hostname}_{host.port}"
+    assert (tmp_path / real.cache_namespace / "etags.sqlite").exists()
+    assert configured.artifact_dir == tmp_path / real.cache_namespace / "artifacts"
+    assert GitHubResource(api_url="https://api.github.com").cache_namespace == "api.github.com"
+    assert GitHubResource(api_url="https://ghe.example.com/api/v3").cache_namespace == "ghe.example.com"
     assert re.search(r"token='\*\*\*'", repr(real))
+    with pytest.raises(ValueError, match="VIGIL_GITHUB_REPOS"):
+        GitHubResource(api_url=server.url, token=TOKEN).repositories()
 
 
 def test_client_crawls_the_simulated_organisation_day_by_day(tmp_path: Path):

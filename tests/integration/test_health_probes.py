@@ -14,6 +14,7 @@ from observability_assets.catalog.health import (
     HEALTH_SCHEDULES,
     health_probe_schedule,
 )
+from observability_assets.demo.resources import DemoServicesResource
 from observability_assets.demo.services import DemoServices
 from observability_assets.ingest.health_probes import (
     PROBE_ID_SQL,
@@ -21,7 +22,7 @@ from observability_assets.ingest.health_probes import (
     health_probes_checks,
     probe_id,
 )
-from resources.http_probe import DemoServicesResource, HttpProbeResource, ServiceCatalogueResource
+from resources.http_probe import HttpProbeResource, ServiceCatalogueResource
 from resources.warehouse import Warehouse, WarehouseResource
 
 TOKEN = "admin-token-for-tests"
@@ -63,7 +64,7 @@ def _resources(tmp_path: Path, catalogue: Path, read_timeout_s: float = 2.0, **d
         "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
         "http_probe": HttpProbeResource(connect_timeout_s=1.0, read_timeout_s=read_timeout_s),
         "service_catalogue": ServiceCatalogueResource(path=str(catalogue)),
-        "demo_services": DemoServicesResource(labels_path=str(tmp_path / "labels.json"), **demo_settings),
+        "service_runtime": DemoServicesResource(labels_path=str(tmp_path / "labels.json"), **demo_settings),
     }
 
 

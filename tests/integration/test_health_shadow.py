@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from observability_assets.demo.resources import DemoServicesResource
 from observability_assets.demo.services import DemoServices, DemoServiceSpec
 from observability_assets.derived.canary_verdicts import (
     LATENCY_ALLOWED_INCREASE,
@@ -24,7 +25,7 @@ from observability_assets.ingest.shadow_replay import (
     shadow_samples_consistent,
     store_replay,
 )
-from resources.http_probe import DemoServicesResource, HttpProbe, HttpProbeResource
+from resources.http_probe import HttpProbe, HttpProbeResource
 from resources.warehouse import Warehouse, WarehouseResource
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,7 +53,7 @@ def _resources(tmp_path: Path) -> dict:
     return {
         "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
         "http_probe": HttpProbeResource(connect_timeout_s=1.0, read_timeout_s=3.0, max_concurrency=8),
-        "demo_services": DemoServicesResource(),
+        "service_runtime": DemoServicesResource(),
     }
 
 

@@ -70,10 +70,10 @@ class HostileOrg:
 def _resources(server: GitHubServer, tmp_path: Path, landing: Path | None = None) -> dict[str, Any]:
     return {
         "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
-        "github": GitHubResource(api_url=server.url, token=TOKEN, repos="acme/api,acme/mobile"),
-        "junit_sources": JUnitSourceConfig(
-            landing_dir=str(landing or tmp_path / "landing"), cache_dir=str(tmp_path / "artifacts")
+        "github": GitHubResource(
+            api_url=server.url, token=TOKEN, repos="acme/api,acme/mobile", cache_dir=str(tmp_path / "cache")
         ),
+        "junit_sources": JUnitSourceConfig(landing_dir=str(landing or tmp_path / "landing")),
     }
 
 
