@@ -22,7 +22,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 ## demo: run the whole pipeline on the simulated organisation and check the result
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	VIGIL_ISSUES=$${VIGIL_ISSUES:-github} $(BIN)/vigil demo
+	VIGIL_MODE=demo VIGIL_ISSUES=$${VIGIL_ISSUES:-github} $(BIN)/vigil demo
 
 # The browser tests drive Debian's Chromium (never a browser downloader).
 /usr/bin/chromium:
@@ -31,11 +31,12 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 ## test: lint and the whole test suite (unit, integration, e2e, browser)
 test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml /usr/bin/chromium
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
-## dev: the Dagster UI on http://127.0.0.1:3000 with a persistent DAGSTER_HOME
+## dev: the Dagster UI on http://127.0.0.1:3000 over the demo (VIGIL_MODE=demo), persistent DAGSTER_HOME
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	VIGIL_MODE=demo $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 ## bench: the benchmarks (never part of make test); figures go to docs/performance.md
 bench: $(STAMP)
@@ -43,6 +44,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check .
 
 clean:

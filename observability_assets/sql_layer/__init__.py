@@ -4,4 +4,5 @@
 - `project`: reads the files, finds each model's upstream tables with sqlglot, checks the graph.
 - `materialize`: runs a model or loads a seed inside one short warehouse write.
 - `assets`: turns the project into Dagster assets.
+- `checks`: the header tests as asset checks, run with Great Expectations.
 """

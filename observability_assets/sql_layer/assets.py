@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 
 import dagster as dg
 
-from observability_assets.assetkit.checks import CheckTarget, build_table_checks
+from observability_assets.sql_layer.checks import CheckTarget, build_table_checks
 from observability_assets.sql_layer.headers import Header, SqlLayerError
 from observability_assets.sql_layer.materialize import Built, Window, build_model, load_seed
 from observability_assets.sql_layer.project import Model, Seed, SqlProject
