@@ -31,17 +31,21 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
 import dagster as dg
-import requests
+import lazy_loader
 from pydantic import Field
-from requests.structures import CaseInsensitiveDict
-from requests.utils import parse_header_links
-from urllib3.exceptions import ConnectTimeoutError
 
 from resources.paths import data_path
+
+if TYPE_CHECKING:
+    from requests.structures import CaseInsensitiveDict
+
+# The HTTP stack loads with the first request, not with the definitions (docs/architecture.md).
+requests = lazy_loader.load("requests")
+urllib3 = lazy_loader.load("urllib3")
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +167,9 @@ class GitHubResponse:
         header = self.headers.get("Link")
         if not header:
             return {}
-        return {link["rel"]: link["url"] for link in parse_header_links(header) if "rel" in link}
+        return {
+            link["rel"]: link["url"] for link in requests.utils.parse_header_links(header) if "rel" in link
+        }
 
 
 @dataclass
@@ -274,7 +280,7 @@ def _never_sent(exc: requests.RequestException) -> bool:
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     # urllib3's NewConnectionError (refused, DNS) is a ConnectTimeoutError subclass.
-    return isinstance(reason, ConnectTimeoutError)
+    return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
 
 
 _REPO_ITEM = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
@@ -473,7 +479,7 @@ class GitHubClient:
         if response.status_code == 304 and cached:
             self._count(not_modified=1)
             etag, link, body = cached
-            headers = CaseInsensitiveDict(response.headers)
+            headers = requests.structures.CaseInsensitiveDict(response.headers)
             if link:
                 headers["Link"] = link
             return GitHubResponse(200, url, headers, body, from_cache=True)

@@ -23,10 +23,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dagster as dg
-import requests
+import lazy_loader
 from pydantic import Field
 
 from observability_assets.core.service_catalogue import ServiceCatalogue, load_catalogue
+
+# The HTTP stack loads with the first probe, not with the definitions (docs/architecture.md).
+requests = lazy_loader.load("requests")
 
 DEFAULT_USER_AGENT = "Vigil-Probe/0.1"
 # The shipped catalogue, found from any working directory (the repository is installed editable).

@@ -350,6 +350,25 @@ def register(commands: argparse._SubParsersAction) -> None:
     sql.set_defaults(handler=_cmd_sql)
 
 
+def write_parse_cache() -> Path:
+    """Regenerate what sqlglot finds in every model and baseline query (`dbt_like_sql/parse_cache.json`),
+    so the definitions load without importing sqlglot."""
+    from functools import partial
+
+    from observability_assets.assetkit.load_cache import write_cache
+    from observability_assets.derived.baselines import baseline_tables, baselines_dir, load_manifest
+    from observability_assets.sql_layer.build import MODELS_DIR
+    from observability_assets.sql_layer.project import analyse_model
+
+    items = [
+        ("model", path.read_text(encoding="utf-8"), partial(analyse_model, path))
+        for path in sorted(MODELS_DIR.glob("*/*.sql"))
+    ]
+    items += [("baseline", spec.sql, baseline_tables) for spec in load_manifest(baselines_dir()) if spec.sql]
+    return write_cache(items)
+
+
 if __name__ == "__main__":
     target = write_warehouse_doc(Path(sys.argv[1]) if len(sys.argv) > 1 else DOC_PATH)
     print(f"wrote {target}")
+    print(f"wrote {write_parse_cache()}")

@@ -43,7 +43,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from statistics import NormalDist
 
-import numpy as np
+import lazy_loader
+
+# numpy loads on first use, not with the definitions (docs/architecture.md).
+np = lazy_loader.load("numpy")
 
 KAYENTA_TOLERANCE = 0.25
 KAYENTA_CONFIDENCE_LEVEL = 0.98

@@ -33,12 +33,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
+import lazy_loader
+
+# numpy loads on first use, not with the definitions (docs/architecture.md).
+np = lazy_loader.load("numpy")
 
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
 # median(|x[i+1] - x[i]|) of iid normal noise with standard deviation s is s * sqrt(2) * 0.6745.
-_MAD_DIFF_TO_SIGMA = 1.0 / (np.sqrt(2.0) * 0.6744897501960817)
+_MAD_DIFF_TO_SIGMA = 1.0 / (math.sqrt(2.0) * 0.6744897501960817)
 SPIKE_SIGMAS = 5.0
 SEARCHES = ("kernel", "pelt", "binseg")
 

@@ -14,7 +14,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from observability_assets.core.flaky import BROKEN, FLAGGED_STATUSES
-from observability_assets.core.junit import test_id
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,9 @@ class FlakyQuality:
 
 
 def label_id(item: Mapping[str, Any]) -> str:
+    # core.junit builds Arrow schemas when imported: load it with the first label, not the definitions.
+    from observability_assets.core.junit import test_id
+
     return test_id(item["repo"], item.get("classname"), item.get("file"), item["test_name"])
 
 

@@ -61,7 +61,14 @@ import pyarrow.compute as pc
 from lxml import etree
 
 from observability_assets.core.errors import RejectedInput, Rejection
-from observability_assets.core.process_pool import contiguous_shares, file_size, map_tables, usable_cores
+from observability_assets.core.process_pool import (
+    PARALLEL_MIN_BYTES,
+    SHARES_PER_WORKER,
+    contiguous_shares,
+    file_size,
+    map_tables,
+    usable_cores,
+)
 
 
 class Openable(Protocol):
@@ -108,12 +115,6 @@ TEST_ID_SQL = (
 )
 
 _TRUNCATION_MARK = " …[truncated]"
-
-# Below this much XML one process parses faster than two: starting a worker costs ~0.3 s (once per
-# process), and one core parses about 45 MB/s (bench/bench_junit.py).
-PARALLEL_MIN_BYTES = 32 << 20
-# Several shares per worker let the split follow a worker that starts late (see process_pool).
-SHARES_PER_WORKER = 4
 
 
 def test_id(

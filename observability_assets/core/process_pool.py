@@ -33,7 +33,16 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TypeVar
 
-import pyarrow as pa
+import lazy_loader
+
+# pyarrow (and numpy with it) loads when a table is first built, not with the definitions.
+pa = lazy_loader.load("pyarrow")
+
+# Below this much XML one process parses faster than two: starting a worker costs ~0.3 s (once per
+# process), and one core parses about 45 MB/s (bench/bench_junit.py).
+PARALLEL_MIN_BYTES = 32 << 20
+# Several shares per worker let the split follow a worker that starts late.
+SHARES_PER_WORKER = 4
 
 Item = TypeVar("Item")
 Extra = TypeVar("Extra")

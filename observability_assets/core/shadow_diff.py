@@ -23,7 +23,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+import lazy_loader
+
+# numpy loads on first use, not with the definitions (docs/architecture.md).
+np = lazy_loader.load("numpy")
 
 
 class _Missing:

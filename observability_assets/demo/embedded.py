@@ -15,11 +15,9 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 
+from observability_assets.demo.settings import DEFAULT_DEMO_DAYS, DEFAULT_DEMO_START
 from observability_assets.demo.simulator import OrgSpec
 from resources.paths import data_path
-
-DEFAULT_DEMO_START = "2026-10-01"
-DEFAULT_DEMO_DAYS = 28
 
 
 @dataclass(frozen=True)

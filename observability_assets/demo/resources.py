@@ -1,5 +1,8 @@
 """The simulator's resource implementations, which the composition root plugs in in demo mode.
 
+The simulator itself (pandas, numpy, the servers) is imported on first use, not when the
+definitions load.
+
 - `DemoGitHubResource`: the simulated organisation served by a loopback GitHub-compatible server
   started once per process (`embedded.embedded_github`), so the CLI, Dagster step processes and
   tests see identical data over real HTTP, through the same client as github.com.
@@ -22,8 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import Field
 
 from observability_assets.core.service_catalogue import DEMO_SCHEME, Service, ServiceCatalogue
-from observability_assets.demo.embedded import DEFAULT_DEMO_DAYS, DEFAULT_DEMO_START, embedded_github
-from observability_assets.demo.embedded_services import embedded_services
+from observability_assets.demo.settings import DEFAULT_DEMO_DAYS, DEFAULT_DEMO_START
 from resources.github import GitHubClient, GitHubResource
 from resources.paths import data_path
 from resources.remediator import RemediatorResource, ServiceTarget
@@ -51,11 +53,15 @@ class DemoGitHubResource(GitHubResource):
         return "demo"
 
     def client(self) -> GitHubClient:
+        from observability_assets.demo.embedded import embedded_github
+
         demo = embedded_github(state_dir=self.state_dir)
         return self._client(demo.url, demo.token)
 
     def repositories(self) -> list[str]:
         """All simulated repositories, or those `VIGIL_GITHUB_REPOS` narrows them to."""
+        from observability_assets.demo.embedded import embedded_github
+
         available = embedded_github(state_dir=self.state_dir).repos
         wanted = [item.strip() for item in self.repos.split(",") if item.strip()]
         if not wanted:
@@ -93,6 +99,8 @@ class DemoServicesResource(ServiceRuntimeResource):
 
     def resolver(self, urls: Iterable[str]) -> Callable[[str], str]:
         """demo:// URLs resolve to this process's embedded demo services (started on first use)."""
+        from observability_assets.demo.embedded_services import embedded_services
+
         return embedded_services(self.seed).resolve
 
     def recorded_days(self, catalogue: ServiceCatalogue, days: Sequence[date]) -> list[date]:
@@ -138,6 +146,8 @@ class DemoServicesResource(ServiceRuntimeResource):
 
     def target(self, service: Service, remediator: RemediatorResource) -> ServiceTarget:
         """The embedded demo service for `demo://` URLs (same process); others as configured."""
+        from observability_assets.demo.embedded_services import embedded_services
+
         if urlsplit(service.base_url).scheme != DEMO_SCHEME:
             return remediator.target_for(service)
         registry = embedded_services(self.seed)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
+from observability_assets.assetkit.load_cache import cached_parse
 from observability_assets.assetkit.metadata import column_schema
 from observability_assets.core.contract import BASELINE_DRIFT
 from observability_assets.core.golden import (
@@ -123,17 +124,22 @@ def _spec(entry: dict[str, Any]) -> BaselineSpec:
 
 
 def source_tables(specs: list[BaselineSpec]) -> list[dg.AssetKey]:
-    """Tables the SQL sources read (parsed with sqlglot), as the asset keys they come from."""
+    """Tables the SQL sources read (parsed with sqlglot, cached by the query's hash), as asset keys."""
+    keys = {
+        tuple(name)
+        for spec in specs
+        if spec.sql
+        for name in cached_parse("baseline", spec.sql, baseline_tables)
+    }
+    return [dg.AssetKey(list(k)) for k in sorted(keys)]
+
+
+def baseline_tables(sql: str) -> list[list[str]]:
     import sqlglot
     from sqlglot import exp
 
-    keys: set[tuple[str, str]] = set()
-    for spec in specs:
-        if spec.sql:
-            for t in sqlglot.parse_one(spec.sql, read="duckdb").find_all(exp.Table):
-                if t.db:
-                    keys.add((t.db, t.name))
-    return [dg.AssetKey(list(k)) for k in sorted(keys)]
+    found = {(t.db, t.name) for t in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Table) if t.db}
+    return [list(k) for k in sorted(found)]
 
 
 def query_document(warehouse: Warehouse, sql: str) -> dict[str, Any]:

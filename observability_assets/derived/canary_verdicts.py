@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import dagster as dg
-import numpy as np
+import lazy_loader
 
 from observability_assets.assetkit.metadata import column_schema
 from observability_assets.core.canary import (
@@ -37,6 +37,9 @@ from observability_assets.core.contract import CANARY_VERDICTS
 from observability_assets.ingest.shadow_replay import SHADOW_SAMPLES_KEY
 from resources.warehouse import Warehouse, WarehouseResource
 
+# numpy loads on first use, not with the definitions (docs/architecture.md).
+np = lazy_loader.load("numpy")
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -48,13 +51,13 @@ METRICS = (
 )
 
 
-def metric_values(samples: "pd.DataFrame") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def metric_values(samples: "pd.DataFrame") -> "dict[str, tuple[np.ndarray, np.ndarray]]":
     """(control, experiment) values of each metric from one replay's rows."""
 
-    def latency(column: str) -> np.ndarray:
+    def latency(column: str) -> "np.ndarray":
         return samples[column].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
 
-    def errors(column: str) -> np.ndarray:
+    def errors(column: str) -> "np.ndarray":
         status = samples[column].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         return np.where(np.isnan(status) | (status >= 500), 1.0, 0.0)
 
@@ -64,7 +67,9 @@ def metric_values(samples: "pd.DataFrame") -> dict[str, tuple[np.ndarray, np.nda
     }
 
 
-def judge_replay(samples: "pd.DataFrame") -> tuple[CanaryJudgement, dict[str, tuple[np.ndarray, np.ndarray]]]:
+def judge_replay(
+    samples: "pd.DataFrame",
+) -> "tuple[CanaryJudgement, dict[str, tuple[np.ndarray, np.ndarray]]]":
     values = metric_values(samples)
     return judge([(config, *values[config.name]) for config in METRICS]), values
 
@@ -78,7 +83,7 @@ def verdict_rows(
     baseline_url: str,
     candidate_url: str,
     judgement: CanaryJudgement,
-    values: dict[str, tuple[np.ndarray, np.ndarray]],
+    values: "dict[str, tuple[np.ndarray, np.ndarray]]",
     judged_at: datetime,
 ) -> list[dict[str, object]]:
     rows = []

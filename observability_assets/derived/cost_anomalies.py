@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import dagster as dg
-import numpy as np
+import lazy_loader
 from pydantic import Field
 
 from observability_assets.assetkit.metadata import column_schema
@@ -19,6 +19,9 @@ from observability_assets.core.contract import COST_ANOMALIES
 from observability_assets.core.cost_anomaly import WEEK, CostSettings, DayContext, root_cause, score_costs
 from observability_assets.derived.tables import replace_mart
 from resources.warehouse import Warehouse, WarehouseResource
+
+# numpy loads on first use, not with the definitions (docs/architecture.md).
+np = lazy_loader.load("numpy")
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import dagster as dg
-import numpy as np
+import lazy_loader
 from pydantic import Field
 
 from observability_assets.assetkit.metadata import column_schema
@@ -20,6 +20,9 @@ from observability_assets.core.changepoints import REGRESSION, DriftSettings, de
 from observability_assets.core.contract import REGRESSION_DRIFT
 from observability_assets.derived.tables import replace_mart
 from resources.warehouse import Warehouse, WarehouseResource
+
+# numpy loads on first use, not with the definitions (docs/architecture.md).
+np = lazy_loader.load("numpy")
 
 if TYPE_CHECKING:
     import pandas as pd

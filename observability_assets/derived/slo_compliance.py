@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
-import numpy as np
+import lazy_loader
 from pydantic import Field
 
 from observability_assets.assetkit.metadata import column_schema
@@ -53,6 +53,9 @@ from observability_assets.ingest.health_probes import (
 from resources.http_probe import ServiceCatalogueResource
 from resources.paths import data_path
 from resources.warehouse import Warehouse, WarehouseResource
+
+# numpy loads on first use, not with the definitions (docs/architecture.md).
+np = lazy_loader.load("numpy")
 
 if TYPE_CHECKING:
     import duckdb
@@ -259,9 +262,9 @@ def _trailing_sums(
     group: "pd.DataFrame",
     grid_start: datetime,
     hours: int,
-    point_index: np.ndarray,
+    point_index: "np.ndarray",
     windows: Sequence[timedelta],
-) -> dict[timedelta, tuple[np.ndarray, np.ndarray]]:
+) -> "dict[timedelta, tuple[np.ndarray, np.ndarray]]":
     """(good, valid) over each trailing window, ending at each point of the hourly grid.
 
     Grid index i is the bucket ending grid_start + (i + 1) h; buckets without probes count zero.

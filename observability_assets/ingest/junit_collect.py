@@ -40,8 +40,13 @@ from typing import TYPE_CHECKING, Any
 
 from observability_assets.core.archives import ArchiveMember, iter_zip_reports
 from observability_assets.core.errors import Rejection
-from observability_assets.core.junit import PARALLEL_MIN_BYTES, SHARES_PER_WORKER, parse_many
-from observability_assets.core.process_pool import contiguous_shares, file_size, map_tables
+from observability_assets.core.process_pool import (
+    PARALLEL_MIN_BYTES,
+    SHARES_PER_WORKER,
+    contiguous_shares,
+    file_size,
+    map_tables,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -219,6 +224,8 @@ def _parse_archive_or_files(
             else:
                 seen += 1
                 yield name, source
+
+    from observability_assets.core.junit import parse_many  # pyarrow, numpy, lxml: on first parse
 
     batch = parse_many(sources(), workers=workers)
     rejections.extend(Rejection(f"{prefix}/{r.path}", r.reason) for r in batch.rejections)

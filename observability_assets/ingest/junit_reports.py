@@ -13,7 +13,6 @@ from dagster import AssetExecutionContext
 from observability_assets.assetkit.metadata import column_schema
 from observability_assets.assetkit.partitions import DAILY
 from observability_assets.core.contract import TEST_RESULTS
-from observability_assets.core.junit import TEST_ID_SQL
 from observability_assets.ingest.github_source import open_github, permanent_github_errors_fail_fast
 from observability_assets.ingest.junit_collect import (
     ARTIFACT_SOURCE,
@@ -62,6 +61,8 @@ def junit_test_results(
     drops, sidecar_rejections = scan_landing(Path(junit_sources.landing_dir))
     todays_drops = [d for d in drops if d.day == key]
     landed = collect_landing(todays_drops, junit_sources)
+
+    from observability_assets.core.junit import TEST_ID_SQL  # with the first table, not at load
 
     table = concat_tables(collected.tables + landed.tables)
     counts = wh.replace_partitions(

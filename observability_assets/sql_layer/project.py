@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from observability_assets.assetkit.load_cache import cached_parse
 from observability_assets.sql_layer.headers import (
     IDENTIFIER,
     PARTITION_PARAMETERS,
@@ -144,9 +145,6 @@ def read_seed(path: Path) -> Seed:
 
 
 def read_model(path: Path, models_dir: Path) -> Model:
-    import sqlglot
-    from sqlglot import exp
-
     schema, name = path.parent.name, path.stem
     if path.parent.parent.resolve() != Path(models_dir).resolve():
         raise SqlLayerError(f"{path}: models live one folder deep: <schema>/<table>.sql")
@@ -158,6 +156,28 @@ def read_model(path: Path, models_dir: Path) -> Model:
         )
     sql = path.read_text(encoding="utf-8")
     header = parse_header(sql, path, "--")
+    # sqlglot's findings, cached by the file's hash: definitions load without importing sqlglot.
+    found = cached_parse("model", sql, lambda text: analyse_model(path, text))
+    columns = tuple(found["columns"])
+    _check_documented_columns(path, header, columns)
+    _check_parameters(path, header, set(found["parameters"]))
+    return Model(
+        path=path,
+        schema=schema,
+        name=name,
+        sql=sql,
+        header=header,
+        upstream=tuple(found["upstream"]),
+        columns=columns,
+        duckdb_only=_duckdb_only_marks(sql),
+    )
+
+
+def analyse_model(path: Path, sql: str) -> dict[str, list[str]]:
+    """What sqlglot finds in a model: output columns, `$parameters`, tables read."""
+    import sqlglot
+    from sqlglot import exp
+
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except sqlglot.errors.ParseError as error:
@@ -165,21 +185,14 @@ def read_model(path: Path, models_dir: Path) -> Model:
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise SqlLayerError(f"{path}: a model holds exactly one SELECT statement")
     query = statements[0]
-    columns = tuple(query.named_selects)
+    columns = list(query.named_selects)
     if "*" in columns or len(columns) != len(query.selects):
         raise SqlLayerError(f"{path}: name every output column (no SELECT * and no unnamed expressions)")
-    _check_documented_columns(path, header, columns)
-    _check_parameters(path, header, query)
-    return Model(
-        path=path,
-        schema=schema,
-        name=name,
-        sql=sql,
-        header=header,
-        upstream=tuple(sorted(_tables_read(path, query))),
-        columns=columns,
-        duckdb_only=_duckdb_only_marks(sql),
-    )
+    return {
+        "columns": columns,
+        "parameters": sorted({p.name for p in query.find_all(exp.Placeholder)}),
+        "upstream": sorted(_tables_read(path, query)),
+    }
 
 
 def _tables_read(path: Path, query) -> set[str]:
@@ -225,10 +238,7 @@ def _check_test_columns(path: Path, header: Header, columns: set[str]) -> None:
             raise SqlLayerError(f"{path}: test {test.check_name} names unknown columns {unknown}")
 
 
-def _check_parameters(path: Path, header: Header, query) -> None:
-    from sqlglot import exp
-
-    used = {p.name for p in query.find_all(exp.Placeholder)}
+def _check_parameters(path: Path, header: Header, used: set[str]) -> None:
     if header.materialized == "incremental":
         missing = [p for p in PARTITION_PARAMETERS if p not in used]
         if missing:

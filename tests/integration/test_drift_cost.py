@@ -80,7 +80,7 @@ def pipeline(tmp_path_factory):
         partition_key=days[3].isoformat(),
         resources={
             "warehouse": resource,
-            "github": GitHubResource(),  # unused: artifact scanning is off
+            "github": GitHubResource(api_url="http://127.0.0.1:9"),  # unused: artifact scanning is off
             "benchmark_sources": BenchmarkSourceConfig(
                 landing_dir=str(root / "landing"), artifact_patterns=""
             ),
