@@ -20,7 +20,7 @@ repository instead (a storm guard). Issues not seen for `close_after_clean_days`
 
 `mode="github"` (env `VIGIL_ISSUES=github`) opens real issues; anything else only records in
 `ops.issues` what would have been opened (`would_open`). Every decision goes to the ledger.
-Titles, bodies and comments pass through `redact`, so no token or secret reaches an issue.
+Titles, bodies and comments pass through `scrub` (tokens, secrets, personal data), so no token or secret reaches an issue.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ import dagster as dg
 from pydantic import Field
 
 from observability_assets.core.ledger import canonical_json, jsonable
-from resources.github import GitHubClient, GitHubError, redact
+from resources.github import GitHubClient, GitHubError
 from resources.ledger import Ledger, Recorder
+from resources.redaction import scrub
 
 if TYPE_CHECKING:
     import duckdb
@@ -159,7 +160,7 @@ def render_body(finding: Finding, fingerprint: str, clean_days: int) -> str:
         f"_Opened automatically by Vigil (fingerprint `{fingerprint}`). Vigil comments here when it sees "
         f"this again and closes the issue after {clean_days} days without it._",
     ]
-    return _bounded(redact("\n".join(lines)))
+    return _bounded(scrub("\n".join(lines)))
 
 
 def render_recurrence(findings: Sequence[Finding], occurrences: int) -> str:
@@ -174,7 +175,7 @@ def render_recurrence(findings: Sequence[Finding], occurrences: int) -> str:
     else:
         lines = [f"{len(findings)} of the findings grouped here were seen again:", ""]
         lines += [f"- {f.title} ({f.observed_at:%Y-%m-%d %H:%M} UTC)" for f in findings[:MAX_STORM_LINES]]
-    return _bounded(redact("\n".join(lines)))
+    return _bounded(scrub("\n".join(lines)))
 
 
 def storm_summary(repo: str | None, members: Sequence[Finding], now: datetime) -> Finding:
@@ -479,7 +480,7 @@ class IssueTracker:
                 return outcome | {"result": "adopted", "issue": existing}
             labels = [VIGIL_LABEL, *KIND_LABELS.get(finding.kind, ())]
             body = render_body(finding, fp, self.settings.close_after_clean_days)
-            issue = self.client.create_issue(repo, redact(finding.title)[:250], body, labels)
+            issue = self.client.create_issue(repo, scrub(finding.title)[:250], body, labels)
             return outcome | {"result": "opened", "issue": issue}
         except GitHubError as error:
             # A 4xx was certainly not applied: queue it again. Anything else may have been: keep the
@@ -707,7 +708,7 @@ def _naive_utc(value: datetime) -> datetime:
 
 
 def _evidence(finding: Finding) -> str:
-    return redact(finding.to_json())[:20_000]
+    return scrub(finding.to_json())[:20_000]
 
 
 def _new_row(
@@ -719,7 +720,7 @@ def _new_row(
         kind=finding.kind,
         repo=repo,
         state=state,
-        title=redact(finding.title),
+        title=scrub(finding.title),
         occurrences=max(1, int(base.get("occurrences") or 0)),
         updated_at=now,
         last_seen_at=max(_naive_utc(finding.observed_at), base.get("last_seen_at") or _EPOCH),

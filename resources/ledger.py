@@ -6,7 +6,7 @@ produce one unbroken chain. Rows are never updated or deleted by Vigil.
 
 After each append the last row's sequence number and hash are written to an anchor file beside
 the warehouse (`<warehouse>.ledger-anchor.json`), so cutting rows off the end of the table is
-detected too; `verify()` checks both. Every text that goes into a row passes through `redact`
+detected too; `verify()` checks both. Every text that goes into a row passes through `scrub`
 first: tokens and webhook secrets never reach the ledger.
 """
 
@@ -33,7 +33,7 @@ from observability_assets.core.ledger import (
     chain,
     verify,
 )
-from resources.github import redact
+from resources.redaction import scrub
 from resources.warehouse import Warehouse, WarehouseResource
 
 if TYPE_CHECKING:
@@ -44,11 +44,11 @@ _FETCH_BATCH = 10_000
 
 
 def redact_value(value: Any) -> Any:
-    """`value` with every string in it (keys included) passed through `redact`."""
+    """`value` with every string in it (keys included) passed through `scrub`."""
     if isinstance(value, str):
-        return redact(value)
+        return scrub(value)
     if isinstance(value, Mapping):
-        return {redact(str(k)): redact_value(v) for k, v in value.items()}
+        return {scrub(str(k)): redact_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [redact_value(v) for v in value]
     return value
@@ -64,7 +64,7 @@ class Recorder:
 
     def record(self, actor: str, action: str, subject: str, detail: Mapping[str, Any] | None = None) -> None:
         self.records.append(
-            LedgerRecord(redact(actor), redact(action), redact(subject), redact_value(dict(detail or {})))
+            LedgerRecord(scrub(actor), scrub(action), scrub(subject), redact_value(dict(detail or {})))
         )
 
 

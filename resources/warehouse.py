@@ -289,10 +289,11 @@ class Warehouse:
         frames: Mapping[Table | str, Frame],
         computed: Mapping[str, Mapping[str, str]] | None = None,
         rejections: Mapping[str, list[tuple[str, str]]] | None = None,
+        redactions: Mapping[str, Mapping[str, int]] | None = None,
     ) -> dict[str, int]:
         """Replace one partition of several tables (and, optionally, the partition's rejections,
-        as `{source: [(path_or_url, reason)]}`) in a single transaction: readers see all of the
-        new day or none of it."""
+        as `{source: [(path_or_url, reason)]}`, and its redaction counts, as `{source: {kind:
+        count}}`) in a single transaction: readers see all of the new day or none of it."""
         specs = [(f if isinstance(f, Table) else table(f), frame) for f, frame in frames.items()]
         plans = []
         for spec, frame in specs:
@@ -329,6 +330,8 @@ class Warehouse:
                     ).fetchall()
                 for source, rejected in (rejections or {}).items():
                     _replace_rejections(con, source, partition_key, rejected)
+                for source, found in (redactions or {}).items():
+                    replace_redactions(con, source, partition_key, found)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -359,6 +362,35 @@ def _replace_rejections(
         [source, partition_key],
     )
     con.unregister("incoming_rejections")
+
+
+def replace_redactions(
+    con: duckdb.DuckDBPyConnection, source: str, partition_key: str, found: Mapping[str, int]
+) -> None:
+    """Replace the redaction counts of one (source, partition): kinds and counts only."""
+    con.execute("DELETE FROM ops.redactions WHERE source = ? AND partition_key = ?", [source, partition_key])
+    add_redactions(con, source, partition_key, found)
+
+
+def add_redactions(
+    con: duckdb.DuckDBPyConnection, source: str, partition_key: str, found: Mapping[str, int]
+) -> None:
+    """Add to the redaction counts of one (source, partition), for sources that append (live
+    probes): the caller counts only rows it actually inserted, so a retried tick adds nothing."""
+    for kind, count in sorted(found.items()):
+        if not count:
+            continue
+        updated = con.execute(
+            "UPDATE ops.redactions SET count = count + ?, recorded_at = CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP) "
+            "WHERE source = ? AND partition_key = ? AND kind = ? RETURNING count",
+            [int(count), source, partition_key, kind],
+        ).fetchall()
+        if not updated:
+            con.execute(
+                "INSERT INTO ops.redactions (source, partition_key, kind, count, recorded_at) "
+                "VALUES (?, ?, ?, ?, CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP))",
+                [source, partition_key, kind, int(count)],
+            )
 
 
 def _select_list(spec: Table, frame: Frame, computed: Mapping[str, str]) -> str:

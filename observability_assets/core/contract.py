@@ -156,6 +156,29 @@ REJECTED_INPUTS = Table(
     key=("source", "path_or_url", "partition_key"),
 )
 
+REDACTIONS = Table(
+    "ops",
+    "redactions",
+    "Secrets and personal data replaced at ingest, counted per source, partition and kind. Never "
+    "the text: the warehouse holds only typed placeholders such as [REDACTED:email:3f2a].",
+    (
+        _c("source", "VARCHAR", "Ingestion that redacted: junit, health_probes, shadow_replay, ..."),
+        _c(
+            "partition_key",
+            "VARCHAR",
+            "Partition loaded (a day for daily sources, the replay id for shadow replays).",
+        ),
+        _c(
+            "kind",
+            "VARCHAR",
+            "github_token, aws_access_key, jwt, email, ipv4, ... (config/redaction.yaml lists them).",
+        ),
+        _c("count", "BIGINT", "Findings replaced; a secret repeated in ten rows counts ten."),
+        _c("recorded_at", "TIMESTAMP", "When the partition was loaded (UTC)."),
+    ),
+    key=("source", "partition_key", "kind"),
+)
+
 ISSUES = Table(
     "ops",
     "issues",
@@ -657,6 +680,7 @@ TABLES: tuple[Table, ...] = (
     CI_JOBS,
     TEST_RESULTS,
     REJECTED_INPUTS,
+    REDACTIONS,
     ISSUES,
     LEDGER,
     HEALTH_PROBES,

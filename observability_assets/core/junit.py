@@ -69,6 +69,7 @@ from observability_assets.core.process_pool import (
     map_tables,
     usable_cores,
 )
+from observability_assets.core.redaction import Redactor
 
 
 class Openable(Protocol):
@@ -101,6 +102,8 @@ ARROW_SCHEMA = pa.schema(
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(ARROW_SCHEMA.names)
+# Free text a test writes: where secrets and personal data turn up (identities are code names).
+REDACTED_COLUMNS: tuple[str, ...] = ("message", "stack_trace")
 
 # Unit separator: cannot appear in sensible names, so ("a b", "c") and ("a", "b c") never collide.
 _ID_SEPARATOR = "\x1f"
@@ -172,6 +175,8 @@ class ParsedBatch:
 
     table: pa.Table
     rejections: tuple[Rejection, ...] = field(default_factory=tuple)
+    # Findings replaced in message and stack_trace, per kind (see `core.redaction`).
+    redactions: dict[str, int] = field(default_factory=dict)
 
 
 def parse_report(source: Source, *, limits: ParseLimits = ParseLimits()) -> ParsedReport:
@@ -191,8 +196,12 @@ def parse_many(
     limits: ParseLimits = ParseLimits(),
     workers: int | None = None,
     parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+    redactor: Redactor | None = None,
 ) -> ParsedBatch:
     """Parse (report_path, source) pairs into one table; attempts count per report.
+
+    With a `redactor`, secrets and personal data in message and stack_trace are replaced where the
+    rows are made (in the worker processes too), before any table leaves the parse.
 
     Reports given as file paths are spread over `workers` processes (default: one per usable CPU
     core) when they add up to `parallel_min_bytes` or more; this process parses its part too.
@@ -202,18 +211,43 @@ def parse_many(
     workers = usable_cores() if workers is None else workers
     groups = _parallel_groups(pairs, workers, parallel_min_bytes)
     if groups is None:
-        return _parse_serial(pairs, limits)
+        return _parse_serial(pairs, limits, redactor)
     # pandas too: pyarrow imports it on its first conversion of Python objects (~0.8 s).
     parsed = map_tables(
-        partial(_parse_group, limits=limits), groups, workers=workers, preload=[__name__, "pandas"]
+        partial(_parse_group, limits=limits, redactor=redactor),
+        groups,
+        workers=workers,
+        preload=[__name__, "pandas"],
     )
+    redactions: dict[str, int] = {}
+    for _, (_, found) in parsed:
+        for kind, count in found.items():
+            redactions[kind] = redactions.get(kind, 0) + count
     return ParsedBatch(
         pa.concat_tables([table for table, _ in parsed]),
-        tuple(rejection for _, rejections in parsed for rejection in rejections),
+        tuple(rejection for _, (rejections, _) in parsed for rejection in rejections),
+        dict(sorted(redactions.items())),
     )
 
 
-def _parse_serial(pairs: Iterable[tuple[str, Source]], limits: ParseLimits) -> ParsedBatch:
+def redact_table(table: pa.Table, redactor: Redactor | None) -> tuple[pa.Table, dict[str, int]]:
+    """`table` with its free-text columns (message, stack_trace) redacted, and findings per kind."""
+    if redactor is None or table.num_rows == 0:
+        return table, {}
+    found: dict[str, int] = {}
+    for name in REDACTED_COLUMNS:
+        index = table.schema.get_field_index(name)
+        redacted, counts = redactor.redact_arrow(table.column(index))
+        if counts:
+            table = table.set_column(index, table.schema.field(index), redacted)
+            for kind, count in counts.items():
+                found[kind] = found.get(kind, 0) + count
+    return table, dict(sorted(found.items()))
+
+
+def _parse_serial(
+    pairs: Iterable[tuple[str, Source]], limits: ParseLimits, redactor: Redactor | None = None
+) -> ParsedBatch:
     collected = _Rows(limits.batch_rows)
     paths: list[str] = []
     counts: list[int] = []
@@ -232,12 +266,15 @@ def _parse_serial(pairs: Iterable[tuple[str, Source]], limits: ParseLimits) -> P
     # A report path repeats for each of its rows: a dictionary column costs one int per row.
     indices = pa.array(np.repeat(np.arange(len(paths), dtype=np.int32), counts), pa.int32())
     report_path = pa.DictionaryArray.from_arrays(indices, pa.array(paths, pa.string()))
-    return ParsedBatch(table.append_column("report_path", report_path), tuple(rejections))
+    table, redactions = redact_table(table, redactor)
+    return ParsedBatch(table.append_column("report_path", report_path), tuple(rejections), redactions)
 
 
-def _parse_group(pairs: list[tuple[str, str]], limits: ParseLimits) -> tuple[pa.Table, tuple[Rejection, ...]]:
-    batch = _parse_serial(pairs, limits)
-    return batch.table, batch.rejections
+def _parse_group(
+    pairs: list[tuple[str, str]], limits: ParseLimits, redactor: Redactor | None
+) -> tuple[pa.Table, tuple[tuple[Rejection, ...], dict[str, int]]]:
+    batch = _parse_serial(pairs, limits, redactor)
+    return batch.table, (batch.rejections, batch.redactions)
 
 
 def _parallel_groups(

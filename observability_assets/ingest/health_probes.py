@@ -32,6 +32,7 @@ from observability_assets.assetkit.metadata import column_schema
 from observability_assets.assetkit.partitions import start_date
 from observability_assets.core.contract import HEALTH_PROBES, HEALTH_PROBES_HOURLY
 from observability_assets.core.probe_state import Health, HysteresisPolicy, ProbeResult, ProbeState, step
+from observability_assets.core.redaction import Redactor
 from observability_assets.core.service_catalogue import CatalogueError, ServiceCatalogue
 from resources.http_probe import (
     HttpOutcome,
@@ -39,8 +40,9 @@ from resources.http_probe import (
     HttpProbeResource,
     ServiceCatalogueResource,
 )
+from resources.redaction import load_redactor
 from resources.service_runtime import ServiceRuntimeResource
-from resources.warehouse import Warehouse, WarehouseResource
+from resources.warehouse import Warehouse, WarehouseResource, add_redactions, replace_redactions
 
 if TYPE_CHECKING:
     import duckdb
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
 
 SOURCE_LIVE = "live"
 SOURCE_SIMULATED = "simulated"
+# ops.redactions source of the probes' error texts.
+REDACTION_SOURCE = "health_probes"
 # Simulated days fold this much of the previous day first, so a day's hysteresis states do not
 # depend on whether the day before was loaded.
 STATE_WARMUP = timedelta(hours=2)
@@ -255,10 +259,12 @@ def store_probes(
     policies: Mapping[str, HysteresisPolicy],
     replace_day: date | None = None,
     warmup: "pd.DataFrame | None" = None,
+    redactor: Redactor | None = None,
 ) -> StoreResult:
     """Append probes idempotently, fold their states and refresh their hours, in one transaction.
 
     ``replace_day``: first delete that day's rows of ``source`` (a simulated partition reload).
+    ``redactor``: error texts are redacted before they are written; counts go to ops.redactions.
     The hysteresis fold runs inside the write because it continues the stored states; it is a few
     microseconds per probe and makes no network call.
     """
@@ -285,6 +291,9 @@ def store_probes(
                 ).fetchall()
             if len(incoming):
                 incoming = _without_stored(con, incoming)
+            if redactor is not None:
+                incoming, found = _redact_errors(incoming, redactor)
+                _record_redactions(con, incoming, found, replace_day)
             stored = _stored_states(con)
             health, advanced = _fold_states(
                 incoming, {} if replace_day is not None else stored, policies, warmup
@@ -310,6 +319,32 @@ def store_probes(
             con.execute("ROLLBACK")
             raise
     return StoreResult(len(incoming), len(frame) - len(incoming), replaced, hourly, states)
+
+
+def _redact_errors(incoming: "pd.DataFrame", redactor: Redactor) -> tuple["pd.DataFrame", dict[str, int]]:
+    import pandas as pd
+
+    if not len(incoming):
+        return incoming, {}
+    values = [None if pd.isna(value) else value for value in incoming["error"]]
+    redacted, found = redactor.redact_values(values)
+    if not found:
+        return incoming, {}
+    return incoming.assign(error=pd.Series(redacted, dtype="string", index=incoming.index)), dict(found)
+
+
+def _record_redactions(
+    con: "duckdb.DuckDBPyConnection",
+    incoming: "pd.DataFrame",
+    found: dict[str, int],
+    replace_day: date | None,
+) -> None:
+    """Counts per partition day: a reloaded day replaces its counts, live ticks add theirs."""
+    if replace_day is not None:
+        replace_redactions(con, REDACTION_SOURCE, replace_day.isoformat(), found)
+    elif found:
+        days = {stamp.date().isoformat() for stamp in incoming["probed_at"]}
+        add_redactions(con, REDACTION_SOURCE, min(days), found)
 
 
 def _without_stored(con: "duckdb.DuckDBPyConnection", incoming: "pd.DataFrame") -> "pd.DataFrame":
@@ -497,6 +532,7 @@ def health_probes(
     defs = slo_definitions(catalogue)
     policies = _policies(catalogue)
     wh = warehouse.get()
+    redactor = load_redactor()
     days = _days(context)
     today = datetime.now(UTC).date()
     results: list[tuple[str, StoreResult]] = []
@@ -520,6 +556,7 @@ def health_probes(
             policies=policies,
             replace_day=day,
             warmup=warmup,
+            redactor=redactor,
         )
         results.append((f"recorded {day}", result))
     if tick is None and today in days:
@@ -534,12 +571,14 @@ def health_probes(
         results.append(
             (
                 f"live {tick:%Y-%m-%dT%H:%M}Z",
-                store_probes(wh, frame, source=SOURCE_LIVE, slo_defs=defs, policies=policies),
+                store_probes(
+                    wh, frame, source=SOURCE_LIVE, slo_defs=defs, policies=policies, redactor=redactor
+                ),
             )
         )
         failed = frame[~frame["ok"].astype(bool)]
         for row in failed.itertuples():
-            context.log.warning(f"probe failed: {row.service} {row.url}: {row.error}")
+            context.log.warning(f"probe failed: {row.service} {row.url}: {redactor.redact_text(row.error)}")
 
     inserted = sum(r.inserted for _, r in results)
     summary = {

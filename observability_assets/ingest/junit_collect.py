@@ -51,6 +51,7 @@ from observability_assets.core.process_pool import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from observability_assets.core.redaction import Redactor
     from observability_assets.ingest.junit_config import JUnitSourceConfig
     from resources.github import GitHubClient
     from resources.warehouse import Warehouse
@@ -143,12 +144,19 @@ class Collected:
     rejections: list[Rejection] = field(default_factory=list)
     reports: int = 0
     artifacts: int = 0
+    # Findings replaced in messages and stack traces, per kind (never their text).
+    redactions: dict[str, int] = field(default_factory=dict)
 
     def extend(self, other: Collected) -> None:
         self.tables += other.tables
         self.rejections += other.rejections
         self.reports += other.reports
         self.artifacts += other.artifacts
+        self.count_redactions(other.redactions)
+
+    def count_redactions(self, found: dict[str, int]) -> None:
+        for kind, count in found.items():
+            self.redactions[kind] = self.redactions.get(kind, 0) + count
 
 
 def _with_context(table: pa.Table, context: RowContext, prefix: str) -> pa.Table:
@@ -212,7 +220,12 @@ class RowContext:
 
 
 def _parse_archive_or_files(
-    entries: Iterator[tuple[str, Any]], rejections: list[Rejection], prefix: str, workers: int
+    entries: Iterator[tuple[str, Any]],
+    rejections: list[Rejection],
+    prefix: str,
+    workers: int,
+    redactor: Redactor | None,
+    redactions: dict[str, int],
 ) -> tuple[pa.Table | None, int]:
     seen = 0
 
@@ -227,8 +240,10 @@ def _parse_archive_or_files(
 
     from observability_assets.core.junit import parse_many  # pyarrow, numpy, lxml: on first parse
 
-    batch = parse_many(sources(), workers=workers)
+    batch = parse_many(sources(), workers=workers, redactor=redactor)
     rejections.extend(Rejection(f"{prefix}/{r.path}", r.reason) for r in batch.rejections)
+    for kind, count in batch.redactions.items():
+        redactions[kind] = redactions.get(kind, 0) + count
     return (batch.table if batch.table.num_rows else None), seen
 
 
@@ -247,7 +262,9 @@ class _Artifact:
     row: RowContext
 
 
-def collect_artifacts(make_client: Any, contexts: list[RunContext], config: JUnitSourceConfig) -> Collected:
+def collect_artifacts(
+    make_client: Any, contexts: list[RunContext], config: JUnitSourceConfig, redactor: Redactor | None = None
+) -> Collected:
     """Download and parse the matching artifacts of every run; rejections never stop the rest.
 
     Downloads run in threads (network-bound); parsing holds the GIL, so once everything is on disk
@@ -292,8 +309,8 @@ def collect_artifacts(make_client: Any, contexts: list[RunContext], config: JUni
             total.artifacts += matched
     workers = config.workers()
     groups = _artifact_groups(downloaded, workers)
-    for table, (rejections, reports) in map_tables(
-        partial(_parse_artifacts, report_glob=config.report_glob),
+    for table, (rejections, reports, redactions) in map_tables(
+        partial(_parse_artifacts, report_glob=config.report_glob, redactor=redactor),
         groups,
         workers=workers,
         preload=[__name__, "pandas"],
@@ -302,6 +319,7 @@ def collect_artifacts(make_client: Any, contexts: list[RunContext], config: JUni
             total.tables.append(table)
         total.rejections += rejections
         total.reports += reports
+        total.count_redactions(redactions)
     return total
 
 
@@ -316,21 +334,27 @@ def _artifact_groups(artifacts: list[_Artifact], workers: int) -> list[list[_Art
 
 
 def _parse_artifacts(
-    artifacts: list[_Artifact], report_glob: str
-) -> tuple[pa.Table, tuple[list[Rejection], int]]:
+    artifacts: list[_Artifact], report_glob: str, redactor: Redactor | None
+) -> tuple[pa.Table, tuple[list[Rejection], int, dict[str, int]]]:
     """Parse archives into one table with their run context (runs in a worker or here)."""
     tables: list[pa.Table] = []
     rejections: list[Rejection] = []
+    redactions: dict[str, int] = {}
     reports = 0
     for artifact in artifacts:
         # One process: this may already be a worker, and archive members cannot be handed on anyway.
         table, seen = _parse_archive_or_files(
-            _zip_entries(Path(artifact.zip_path), report_glob, artifact.label), rejections, artifact.label, 1
+            _zip_entries(Path(artifact.zip_path), report_glob, artifact.label),
+            rejections,
+            artifact.label,
+            1,
+            redactor,
+            redactions,
         )
         reports += seen
         if table is not None:
             tables.append(_with_context(table, artifact.row, artifact.name))
-    return concat_tables(tables), (rejections, reports)
+    return concat_tables(tables), (rejections, reports, redactions)
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -374,7 +398,9 @@ def scan_landing(landing: Path) -> tuple[list[LandingDrop], list[Rejection]]:
     return drops, rejections
 
 
-def collect_landing(drops: list[LandingDrop], config: JUnitSourceConfig) -> Collected:
+def collect_landing(
+    drops: list[LandingDrop], config: JUnitSourceConfig, redactor: Redactor | None = None
+) -> Collected:
     out = Collected()
     for drop in drops:
         entries: list[tuple[str, Any]] = []
@@ -387,7 +413,7 @@ def collect_landing(drops: list[LandingDrop], config: JUnitSourceConfig) -> Coll
             elif path.is_file() and path.name != SIDECAR and _glob_match(relative, config.report_glob):
                 entries.append((relative, path))
         table, seen = _parse_archive_or_files(
-            iter(entries), out.rejections, str(drop.folder), config.workers()
+            iter(entries), out.rejections, str(drop.folder), config.workers(), redactor, out.redactions
         )
         out.reports += seen
         if table is not None:

@@ -27,7 +27,10 @@ from observability_assets.ingest.junit_collect import (
 )
 from observability_assets.ingest.junit_config import JUnitSourceConfig
 from resources.github import GitHubResource
+from resources.redaction import load_redactor
 from resources.warehouse import WarehouseResource
+
+REDACTION_SOURCE = "junit"
 
 
 @dg.asset(
@@ -52,15 +55,17 @@ def junit_test_results(
     """Parse the partition's JUnit reports (run artifacts and landed drops) into raw.test_results."""
     key = context.partition_key
     wh = warehouse.get()
+    redactor = load_redactor()
     contexts = read_run_contexts(wh, key, "test results")
     collected = Collected()
     if contexts:
         with permanent_github_errors_fail_fast():
             source = open_github(github)
-            collected.extend(collect_artifacts(source.make_client, contexts, junit_sources))
+            collected.extend(collect_artifacts(source.make_client, contexts, junit_sources, redactor))
     drops, sidecar_rejections = scan_landing(Path(junit_sources.landing_dir))
     todays_drops = [d for d in drops if d.day == key]
-    landed = collect_landing(todays_drops, junit_sources)
+    landed = collect_landing(todays_drops, junit_sources, redactor)
+    collected.count_redactions(landed.redactions)
 
     from observability_assets.core.junit import TEST_ID_SQL  # with the first table, not at load
 
@@ -74,6 +79,7 @@ def junit_test_results(
             # Unreadable sidecars have no day; they are listed under every partition loaded.
             LANDING_SOURCE: [(r.path, r.reason) for r in landed.rejections + sidecar_rejections],
         },
+        redactions={REDACTION_SOURCE: collected.redactions},
     )
     outcomes = outcome_counts(table)
     return dg.MaterializeResult(
@@ -85,5 +91,8 @@ def junit_test_results(
             "landing_drops": len(todays_drops),
             "rejected_inputs": len(collected.rejections) + len(landed.rejections) + len(sidecar_rejections),
             "outcomes": dg.MetadataValue.json(outcomes),
+            # Findings replaced in messages and stack traces, per kind: counts, never text.
+            "redactions": dg.MetadataValue.json(collected.redactions),
+            "redacted_total": sum(collected.redactions.values()),
         }
     )

@@ -34,8 +34,9 @@ from observability_assets.core.shadow_diff import (
     significant_fields,
 )
 from resources.http_probe import HttpOutcome, HttpProbe, HttpProbeResource
+from resources.redaction import load_redactor
 from resources.service_runtime import ServiceRuntimeResource
-from resources.warehouse import Warehouse, WarehouseResource
+from resources.warehouse import Warehouse, WarehouseResource, replace_redactions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -252,8 +253,31 @@ def shadow_rows(
     return ShadowRows(frame, counter)
 
 
+# ops.redactions source of the replay's error texts and diffs.
+REDACTION_SOURCE = "shadow_replay"
+REDACTED_COLUMNS = ("path", "diff", "baseline_error", "candidate_error")
+
+
+def redact_replay(frame: "pd.DataFrame") -> tuple["pd.DataFrame", dict[str, int]]:
+    """The replay's free text (paths with queries, diffs, errors) redacted; findings per kind."""
+    import pandas as pd
+
+    redactor = load_redactor()
+    found: dict[str, int] = {}
+    changed = {}
+    for name in REDACTED_COLUMNS:
+        values = [None if pd.isna(value) else str(value) for value in frame[name]]
+        redacted, counts = redactor.redact_values(values)
+        if counts:
+            changed[name] = pd.Series(redacted, dtype="object", index=frame.index)
+            for kind, count in counts.items():
+                found[kind] = found.get(kind, 0) + count
+    return (frame.assign(**changed) if changed else frame), found
+
+
 def store_replay(warehouse: Warehouse, replay_id: str, frame: "pd.DataFrame") -> int:
-    """Replace the rows of ``replay_id`` (a retried run) in one transaction."""
+    """Replace the rows of ``replay_id`` (a retried run) in one transaction, redacted first."""
+    frame, found = redact_replay(frame)
     columns = [c for c in SHADOW_SAMPLES.columns if c.name != "ingested_at"]
     names = ", ".join(c.name for c in columns)
     casts = ", ".join(f"CAST({c.name} AS {c.sql_type})" for c in columns)
@@ -268,6 +292,7 @@ def store_replay(warehouse: Warehouse, replay_id: str, frame: "pd.DataFrame") ->
                 f"SELECT {casts}, CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP) FROM incoming_samples"
             )
             con.unregister("incoming_samples")
+            replace_redactions(con, REDACTION_SOURCE, replay_id, found)
             ((count,),) = con.execute(
                 "SELECT count(*) FROM raw.shadow_samples WHERE replay_id = ?", [replay_id]
             ).fetchall()

@@ -92,7 +92,7 @@ def test_artifacts_load_exactly_the_simulated_results_and_hostile_ones_are_rejec
     if worker_processes:  # a big day's archives are parsed over worker processes: same result
         monkeypatch.setattr(junit_collect, "PARALLEL_MIN_BYTES", 0)
         # Start the workers first: a cold start would leave the small day all to this process.
-        warm = partial(junit_collect._parse_artifacts, report_glob="**/*.xml")
+        warm = partial(junit_collect._parse_artifacts, report_glob="**/*.xml", redactor=None)
         assert len(map_tables(warm, [[], []], workers=2)) == 2
     org = simulate(SPEC)
     hostile = HostileOrg(org)
