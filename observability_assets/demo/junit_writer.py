@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
+from observability_assets.demo import sim_secrets
 from observability_assets.demo.sim_tests import (
     GO,
     INFRA,
@@ -22,6 +23,7 @@ from observability_assets.demo.sim_tests import (
     PYTEST,
     SKIP,
     SUREFIRE,
+    FailureText,
     TestCatalogue,
     failure_text,
     skip_message,
@@ -42,6 +44,16 @@ class ReportContext:
     timestamp: str  # when the test step started, ISO without zone
     hostname: str
     runner_os: str  # Linux, Windows or macOS
+    artifact_id: int = 0
+    # Seed of the planted secrets corpus (`sim_secrets`); None writes the plain failure texts.
+    plant_seed: int | None = None
+
+
+def _failure(catalogue: TestCatalogue, test: int, reason: int, context: ReportContext) -> FailureText:
+    text = failure_text(catalogue, test, reason)
+    if context.plant_seed is None:
+        return text
+    return sim_secrets.decorate(text, catalogue.dialect, context.plant_seed, context.artifact_id, test)
 
 
 def execution_counts(fails: np.ndarray, max_executions: int) -> np.ndarray:
@@ -164,7 +176,7 @@ def _pytest(catalogue: TestCatalogue, results: JobResults, context: ReportContex
                 f"{escape(f'{catalogue.file[i]}:{catalogue.line[i]}: {msg}')}</skipped></testcase>"
             )
         elif fails:
-            text = failure_text(catalogue, i, reason)
+            text = _failure(catalogue, i, reason, context)
             out.append(
                 f"{attrs}><{text.element} message={_a(text.message)}>{escape(text.body)}</{text.element}></testcase>"
             )
@@ -199,7 +211,7 @@ def _jest(catalogue: TestCatalogue, results: JobResults, context: ReportContext,
                 out.append("      <skipped/>")
             elif results.fails[i]:
                 out.append(
-                    f"      <failure>{escape(failure_text(catalogue, i, int(results.reason[i])).body)}</failure>"
+                    f"      <failure>{escape(_failure(catalogue, i, int(results.reason[i]), context).body)}</failure>"
                 )
             out.append("    </testcase>")
         out.append("  </testsuite>")
@@ -238,7 +250,7 @@ def _surefire(catalogue: TestCatalogue, results: JobResults, context: ReportCont
         if not fails:
             out.append(f"{attrs}/>")
             continue
-        text = failure_text(catalogue, i, reason)
+        text = _failure(catalogue, i, reason, context)
         kind = text.element.capitalize()  # Failure or Error
         head = f"message={_a(text.message)} type={_a(text.type)}"
         stack = f"      <stackTrace><![CDATA[{text.body}]]></stackTrace>"
@@ -286,7 +298,7 @@ def _go(catalogue: TestCatalogue, results: JobResults, context: ReportContext, t
                     f'{attrs}\n\t\t\t<skipped message="Skipped"><![CDATA[{body}]]></skipped>\n\t\t</testcase>'
                 )
             elif results.fails[i]:
-                text = failure_text(catalogue, i, int(results.reason[i]))
+                text = _failure(catalogue, i, int(results.reason[i]), context)
                 out.append(
                     f"{attrs}\n\t\t\t<failure message={_a(text.message)}><![CDATA[{text.body}]]></failure>\n"
                     "\t\t</testcase>"

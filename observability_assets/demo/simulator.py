@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from observability_assets.demo import sim_secrets
 from observability_assets.demo.junit_writer import (
     JobResults,
     ReportContext,
@@ -84,6 +85,7 @@ class OrgSpec:
     with_test_reports: bool = True  # False: no JUnit artifacts (big ingestion benchmarks)
     busy_days: tuple[tuple[str, int, int], ...] = ()  # (repo, day index, exact number of runs)
     inject_ground_truth: bool = True  # flaky/broken tests, outage, duration steps, cost spikes
+    plant_secrets: bool = True  # secrets and personal data in failure texts (sim_secrets)
 
     def __post_init__(self) -> None:
         if not self.repos or len(set(self.repos)) != len(self.repos):
@@ -481,6 +483,8 @@ class Organisation:
             timestamp=_iso(np.asarray([tests_started]))[0].rstrip("Z"),
             hostname=_runner_name(template, exe.job_runner[j]),
             runner_os=template.runner_os,
+            artifact_id=artifact_id,
+            plant_seed=self.spec.seed if self.spec.plant_secrets else None,
         )
         results = JobResults(exe.reason[row], exe.fails[row], exe.time_s[row])
         at = datetime.fromtimestamp(exe.job_artifact_at[j], UTC)
@@ -609,6 +613,29 @@ class Organisation:
             "suite": np.asarray(catalogue.suite, dtype=object)[test],
             "duration_s": duration,
         })  # fmt: skip
+
+    def planted_corpus(self) -> sim_secrets.Corpus:
+        """Ground truth of the planted secrets and ordinary noise in the failure texts."""
+        if not self.spec.plant_secrets:
+            return sim_secrets.Corpus((), ())
+        truth = self.test_results_truth()
+        failing = truth[truth["outcome"].isin(["failed", "error"])]
+        # A test name can repeat in a repository (two classes): cells are keyed by the identity.
+        index = {
+            r.full_name: (
+                {key: i for i, key in enumerate(zip(r.catalogue.classname, r.catalogue.name, strict=True))},
+                r.catalogue.dialect,
+            )
+            for r in self._repos
+        }
+        identities = zip(failing["classname"], failing["test_name"], strict=True)
+        cells = {
+            (repo, int(artifact), index[repo][1], index[repo][0][identity])
+            for repo, artifact, identity in zip(
+                failing["repo"], failing["artifact_id"], identities, strict=True
+            )
+        }
+        return sim_secrets.corpus(self.spec.seed, sorted(cells))
 
     def commits_frame(self) -> pd.DataFrame:
         """Every commit: where it sits relative to main (see sim_plan's effective position)."""
