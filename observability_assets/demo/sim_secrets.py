@@ -238,20 +238,35 @@ def decorate(text: FailureText, dialect: str, seed: int, artifact_id: int, test:
 
 
 @dataclass(frozen=True)
+class Cell:
+    """Where an item was planted: the failing test case `test` (catalogue index) of an artifact."""
+
+    repo: str
+    artifact_id: int
+    dialect: str
+    test: int
+    item: PlantedItem | OrdinaryItem
+
+
+@dataclass(frozen=True)
 class Corpus:
     """Ground truth of one simulated organisation's planted corpus."""
 
-    secrets: tuple[tuple[str, int, str, PlantedItem], ...]  # (repo, artifact id, dialect, item)
-    ordinary: tuple[tuple[str, int, str, OrdinaryItem], ...]
+    secrets: tuple[Cell, ...]
+    ordinary: tuple[Cell, ...]
 
     def kinds(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for _, _, _, item in self.secrets:
-            counts[item.kind] = counts.get(item.kind, 0) + 1
+        for cell in self.secrets:
+            counts[cell.item.kind] = counts.get(cell.item.kind, 0) + 1  # type: ignore[union-attr]
         return dict(sorted(counts.items()))
 
     def dialects(self) -> set[str]:
-        return {dialect for _, _, dialect, _ in self.secrets}
+        return {cell.dialect for cell in self.secrets}
+
+    def values(self) -> list[str]:
+        """Every planted value (what must never be found on disk)."""
+        return [cell.item.value for cell in self.secrets]  # type: ignore[union-attr]
 
 
 def corpus(seed: int, cells: Iterable[tuple[str, int, str, int]]) -> Corpus:
@@ -260,9 +275,9 @@ def corpus(seed: int, cells: Iterable[tuple[str, int, str, int]]) -> Corpus:
     for repo, artifact_id, dialect, test in cells:
         item = plant(seed, artifact_id, test)
         if isinstance(item, PlantedItem):
-            secrets.append((repo, artifact_id, dialect, item))
+            secrets.append(Cell(repo, artifact_id, dialect, test, item))
         elif isinstance(item, OrdinaryItem):
-            ordinary.append((repo, artifact_id, dialect, item))
+            ordinary.append(Cell(repo, artifact_id, dialect, test, item))
     return Corpus(tuple(secrets), tuple(ordinary))
 
 
