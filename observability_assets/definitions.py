@@ -23,6 +23,7 @@ from observability_assets.catalog.flaky import FLAKY_ASSETS, FLAKY_CHECKS
 from observability_assets.catalog.health import HEALTH_ASSETS, HEALTH_CHECKS, HEALTH_JOBS, HEALTH_SCHEDULES
 from observability_assets.derived.automation_kpis import automation_kpis
 from observability_assets.derived.baselines import BaselinesResource, baselines_dir
+from observability_assets.derived.retention import retention_job, retention_schedule
 from observability_assets.ingest.benchmarks import BenchmarkSourceConfig, benchmark_results
 from observability_assets.ingest.github_actions import RECRAWL_DAYS, github_actions_runs
 from observability_assets.ingest.junit_config import DEFAULT_ARTIFACT_PATTERNS, JUnitSourceConfig
@@ -189,8 +190,15 @@ defs = dg.Definitions(
         *HEALTH_JOBS,
         *ACTING_JOBS,
         weekly_report_job,
+        retention_job,
     ],
-    schedules=[daily_ingest_schedule, refresh_derived_schedule, weekly_report_schedule, *HEALTH_SCHEDULES],
+    schedules=[
+        daily_ingest_schedule,
+        refresh_derived_schedule,
+        weekly_report_schedule,
+        retention_schedule,
+        *HEALTH_SCHEDULES,
+    ],
     sensors=[junit_landing_sensor, analyst_snapshot_sensor, *acting_sensors()],
     resources=RESOURCES,
 )
