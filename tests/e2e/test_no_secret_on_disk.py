@@ -23,7 +23,7 @@ from resources.warehouse import Warehouse
 DAYS = 3
 SEED = 19
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 def test_no_planted_secret_is_written_anywhere(tmp_path: Path) -> None:
