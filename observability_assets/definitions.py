@@ -23,6 +23,7 @@ from observability_assets.catalog.flaky import FLAKY_ASSETS, FLAKY_CHECKS
 from observability_assets.catalog.health import HEALTH_ASSETS, HEALTH_CHECKS, HEALTH_JOBS, HEALTH_SCHEDULES
 from observability_assets.derived.automation_kpis import automation_kpis
 from observability_assets.derived.baselines import BaselinesResource, baselines_dir
+from observability_assets.derived.data_trust import data_trust
 from observability_assets.derived.retention import retention_job, retention_schedule
 from observability_assets.ingest.benchmarks import BenchmarkSourceConfig, benchmark_results
 from observability_assets.ingest.github_actions import RECRAWL_DAYS, github_actions_runs
@@ -110,6 +111,7 @@ ASSETS: list[dg.AssetsDefinition] = [
     *DRIFT_ASSETS,
     *FLAKY_ASSETS,
     automation_kpis,
+    data_trust,
 ]
 CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS, *DRIFT_CHECKS, *FLAKY_CHECKS]
 
@@ -171,7 +173,7 @@ refresh_derived_schedule = dg.ScheduleDefinition(
 REPORT_ASSETS = report_assets([*ASSETS, *HEALTH_ASSETS])
 weekly_report_job = dg.define_asset_job(
     "weekly_report",
-    selection=dg.AssetSelection.assets(automation_kpis, *REPORT_ASSETS),
+    selection=dg.AssetSelection.assets(automation_kpis, data_trust, *REPORT_ASSETS),
     description="Refresh the automation KPIs and write the weekly health report.",
 )
 weekly_report_schedule = dg.ScheduleDefinition(

@@ -490,10 +490,19 @@ class GitHubClient:
         return GitHubResponse(response.status_code, url, response.headers, response.content)
 
     def paginate(
-        self, path: str, params: Mapping[str, Any] | None = None, item_key: str | None = None
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        item_key: str | None = None,
+        reported: list[int] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Items of every page, following Link rel="next". `item_key` for wrapped lists."""
+        """Items of every page, following Link rel="next". `item_key` for wrapped lists;
+        `reported` receives the first page's `total_count` (the API's own count), if it has one."""
         response = self.get(path, {"per_page": PER_PAGE, **(params or {})})
+        if reported is not None:
+            first = response.json()
+            if isinstance(first, dict) and isinstance(first.get("total_count"), int):
+                reported.append(first["total_count"])
         while True:
             data = response.json()
             yield from data[item_key] if item_key else data
@@ -518,28 +527,38 @@ class GitHubClient:
                 repos.extend(repo["full_name"] for repo in self.paginate(f"/orgs/{item}/repos"))
         return list(dict.fromkeys(repos))
 
-    def list_runs_created(self, repo: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def list_runs_created(
+        self, repo: str, start: datetime, end: datetime, reported: list[int] | None = None
+    ) -> list[dict[str, Any]]:
         """Every workflow run (latest attempt) created in [start, end), oldest first.
 
         GitHub only lets a filtered listing reach 1,000 runs, so a window reporting more is split
         in halves until each part fits. Precision is one second, as in GitHub's date syntax.
+        `reported` receives the `total_count` GitHub gave for the whole window.
         """
         first = _utc(start).replace(microsecond=0)
         end = _utc(end)
         last = end.replace(microsecond=0) - timedelta(seconds=0 if end.microsecond else 1)
         runs: dict[int, dict[str, Any]] = {}
         if last >= first:
-            self._collect_runs(repo, first, last, runs)
+            self._collect_runs(repo, first, last, runs, reported)
         return sorted(runs.values(), key=lambda r: (r["created_at"], r["id"]))
 
     def _collect_runs(
-        self, repo: str, first: datetime, last: datetime, into: dict[int, dict[str, Any]]
+        self,
+        repo: str,
+        first: datetime,
+        last: datetime,
+        into: dict[int, dict[str, Any]],
+        reported: list[int] | None = None,
     ) -> None:
         """Runs created in [first, last] (whole seconds, inclusive) into `into`, keyed by id."""
         path = f"/repos/{repo}/actions/runs"
         params = {"created": f"{_github_time(first)}..{_github_time(last)}", "per_page": PER_PAGE}
         response = self.get(path, params)
         page = response.json()
+        if reported is not None:
+            reported.append(int(page["total_count"]))
         if page["total_count"] > LISTING_CAP:
             if first == last:
                 raise GitHubError(
@@ -563,10 +582,15 @@ class GitHubClient:
     def get_run_attempt(self, repo: str, run_id: int, attempt: int) -> dict[str, Any]:
         return self.get(f"/repos/{repo}/actions/runs/{int(run_id)}/attempts/{int(attempt)}").json()
 
-    def list_jobs(self, repo: str, run_id: int, filter: str = "all") -> list[dict[str, Any]]:
-        """Jobs of a run: `all` attempts (default) or only the `latest`."""
+    def list_jobs(
+        self, repo: str, run_id: int, filter: str = "all", reported: list[int] | None = None
+    ) -> list[dict[str, Any]]:
+        """Jobs of a run: `all` attempts (default) or only the `latest`; `reported` receives the
+        listing's `total_count`."""
         return list(
-            self.paginate(f"/repos/{repo}/actions/runs/{int(run_id)}/jobs", {"filter": filter}, "jobs")
+            self.paginate(
+                f"/repos/{repo}/actions/runs/{int(run_id)}/jobs", {"filter": filter}, "jobs", reported
+            )
         )
 
     def list_attempt_jobs(self, repo: str, run_id: int, attempt: int) -> list[dict[str, Any]]:

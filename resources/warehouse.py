@@ -290,10 +290,12 @@ class Warehouse:
         computed: Mapping[str, Mapping[str, str]] | None = None,
         rejections: Mapping[str, list[tuple[str, str]]] | None = None,
         redactions: Mapping[str, Mapping[str, int]] | None = None,
+        source_totals: Mapping[str, list[tuple[str, str, int]]] | None = None,
     ) -> dict[str, int]:
         """Replace one partition of several tables (and, optionally, the partition's rejections,
         as `{source: [(path_or_url, reason)]}`, and its redaction counts, as `{source: {kind:
-        count}}`) in a single transaction: readers see all of the new day or none of it."""
+        count}}`, and what the source said it had, as `{source: [(repo, measure, total)]}`) in a
+        single transaction: readers see all of the new day or none of it."""
         specs = [(f if isinstance(f, Table) else table(f), frame) for f, frame in frames.items()]
         plans = []
         for spec, frame in specs:
@@ -332,6 +334,8 @@ class Warehouse:
                     _replace_rejections(con, source, partition_key, rejected)
                 for source, found in (redactions or {}).items():
                     replace_redactions(con, source, partition_key, found)
+                for source, totals in (source_totals or {}).items():
+                    replace_source_totals(con, source, partition_key, totals)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -370,6 +374,21 @@ def replace_redactions(
     """Replace the redaction counts of one (source, partition): kinds and counts only."""
     con.execute("DELETE FROM ops.redactions WHERE source = ? AND partition_key = ?", [source, partition_key])
     add_redactions(con, source, partition_key, found)
+
+
+def replace_source_totals(
+    con: duckdb.DuckDBPyConnection, source: str, partition_key: str, totals: list[tuple[str, str, int]]
+) -> None:
+    """Replace what `source` reported for one partition: (repo, measure, total) rows."""
+    con.execute(
+        "DELETE FROM ops.source_totals WHERE source = ? AND partition_key = ?", [source, partition_key]
+    )
+    if totals:
+        con.executemany(
+            "INSERT INTO ops.source_totals (source, partition_key, repo, measure, total, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP))",
+            [[source, partition_key, repo, measure, int(total)] for repo, measure, total in totals],
+        )
 
 
 def add_redactions(

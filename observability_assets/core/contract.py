@@ -179,6 +179,51 @@ REDACTIONS = Table(
     key=("source", "partition_key", "kind"),
 )
 
+SOURCE_TOTALS = Table(
+    "ops",
+    "source_totals",
+    "What each source said it had when a partition was loaded, to reconcile the warehouse "
+    "against: GitHub's own total_count for runs and jobs, artifacts listed and parsed.",
+    (
+        _c("source", "VARCHAR", "github_actions or junit."),
+        _c("partition_key", "VARCHAR", "Partition loaded (the runs' creation day)."),
+        _c("repo", "VARCHAR", "Repository as owner/name."),
+        _c(
+            "measure",
+            "VARCHAR",
+            "runs (total_count of the day's run listing), jobs (sum of the runs' job listings' "
+            "total_count, all attempts), artifacts_listed (matching JUnit artifacts), "
+            "artifacts_parsed (of those, parsed into rows).",
+        ),
+        _c("total", "BIGINT", "The count the source reported (or, for artifacts_parsed, Vigil parsed)."),
+        _c("recorded_at", "TIMESTAMP", "When the partition was loaded (UTC)."),
+    ),
+    key=("source", "partition_key", "repo", "measure"),
+)
+
+DATA_TRUST = Table(
+    "marts",
+    "data_trust",
+    "The data trust report: freshness against schedules, reconciliation against the sources' "
+    "own totals, rejected inputs, failed checks, redactions and late changes, one row per finding.",
+    (
+        _c(
+            "section",
+            "VARCHAR",
+            "freshness, reconciliation, rejected_inputs, checks, redactions or late_changes.",
+        ),
+        _c("source", "VARCHAR", "Table, source or check the row is about."),
+        _c("subject", "VARCHAR", "What is measured: a measure, a reason, a kind, a check name."),
+        _c("expected", "DOUBLE", "What it should be (a schedule's allowed age in hours, a source total)."),
+        _c("observed", "DOUBLE", "What the warehouse shows."),
+        _c("status", "VARCHAR", "ok, warn or fail (info: counted, no target)."),
+        _c("detail", "VARCHAR", "One line a person can act on."),
+        _c("window_start", "DATE", "First partition day looked at."),
+        _c("as_of", "TIMESTAMP", "When the report was computed (UTC)."),
+    ),
+    key=("section", "source", "subject"),
+)
+
 ISSUES = Table(
     "ops",
     "issues",
@@ -681,6 +726,7 @@ TABLES: tuple[Table, ...] = (
     TEST_RESULTS,
     REJECTED_INPUTS,
     REDACTIONS,
+    SOURCE_TOTALS,
     ISSUES,
     LEDGER,
     HEALTH_PROBES,
@@ -696,6 +742,7 @@ TABLES: tuple[Table, ...] = (
     COST_ANOMALIES,
     BASELINE_DRIFT,
     AUTOMATION_KPIS,
+    DATA_TRUST,
     CONTRACT_VERSION,
     WAREHOUSE_ORIGIN,
 )

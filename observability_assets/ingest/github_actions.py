@@ -33,6 +33,8 @@ from resources.github import GitHubClient, GitHubResource
 from resources.warehouse import WarehouseResource
 
 RECRAWL_DAYS = 3
+# ops.source_totals source of what the Actions API reported.
+TOTALS_SOURCE = "github_actions"
 CRAWL_WORKERS = 4
 
 
@@ -43,6 +45,8 @@ class DayCrawl:
     requests: int = 0
     not_modified: int = 0
     rate_limit_remaining: int | None = None
+    # (repo, measure, total) as GitHub counted them: reconciled in marts.data_trust.
+    totals: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def crawl_day(make_client: Callable[[], GitHubClient], repos: list[str], day: date) -> DayCrawl:
@@ -50,7 +54,12 @@ def crawl_day(make_client: Callable[[], GitHubClient], repos: list[str], day: da
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     end = start + timedelta(days=1)  # exclusive
     lister = make_client()
-    latest = [(repo, run) for repo in repos for run in lister.list_runs_created(repo, start, end)]
+    latest: list[tuple[str, dict[str, Any]]] = []
+    crawl = DayCrawl()
+    for repo in repos:
+        reported: list[int] = []
+        latest += [(repo, run) for run in lister.list_runs_created(repo, start, end, reported)]
+        crawl.totals.append((repo, "runs", reported[0] if reported else 0))
 
     # Each worker thread gets its own client: requests sessions are not meant to be shared.
     local = threading.local()
@@ -64,20 +73,25 @@ def crawl_day(make_client: Callable[[], GitHubClient], repos: list[str], day: da
                 clients.append(local.client)
         return local.client
 
-    def fetch(item: tuple[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def fetch(
+        item: tuple[str, dict[str, Any]],
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
         repo, run = item
         gh = client()
         attempts = [run] + [
             gh.get_run_attempt(repo, run["id"], n) for n in range(1, run.get("run_attempt", 1))
         ]
-        jobs = gh.list_jobs(repo, run["id"], filter="all")
-        return [run_row(a, repo) for a in attempts], [job_row(j, repo) for j in jobs]
+        reported: list[int] = []
+        jobs = gh.list_jobs(repo, run["id"], filter="all", reported=reported)
+        return [run_row(a, repo) for a in attempts], [job_row(j, repo) for j in jobs], sum(reported)
 
-    crawl = DayCrawl()
+    jobs_reported = dict.fromkeys(repos, 0)
     with ThreadPoolExecutor(CRAWL_WORKERS, thread_name_prefix="crawl") as pool:
-        for runs, jobs in pool.map(fetch, latest):
+        for (repo, _), (runs, jobs, reported_jobs) in zip(latest, pool.map(fetch, latest), strict=True):
             crawl.runs.extend(runs)
             crawl.jobs.extend(jobs)
+            jobs_reported[repo] += reported_jobs
+    crawl.totals += [(repo, "jobs", total) for repo, total in jobs_reported.items()]
     for c in clients:
         crawl.requests += c.stats.requests
         crawl.not_modified += c.stats.not_modified
@@ -134,6 +148,7 @@ def github_actions_runs(
     counts = warehouse.get().replace_partitions(
         context.partition_key,
         {CI_RUNS: rows_to_frame(crawl.runs, RUN_FIELDS), CI_JOBS: rows_to_frame(crawl.jobs, JOB_FIELDS)},
+        source_totals={TOTALS_SOURCE: crawl.totals},
     )
     shared = {
         "repositories": dg.MetadataValue.json(source.repos),

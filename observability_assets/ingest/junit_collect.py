@@ -146,6 +146,8 @@ class Collected:
     artifacts: int = 0
     # Findings replaced in messages and stack traces, per kind (never their text).
     redactions: dict[str, int] = field(default_factory=dict)
+    # repo -> [artifacts listed that match, artifacts parsed into rows], for reconciliation.
+    artifacts_by_repo: dict[str, list[int]] = field(default_factory=dict)
 
     def extend(self, other: Collected) -> None:
         self.tables += other.tables
@@ -153,6 +155,13 @@ class Collected:
         self.reports += other.reports
         self.artifacts += other.artifacts
         self.count_redactions(other.redactions)
+        for repo, (listed, parsed) in other.artifacts_by_repo.items():
+            self.count_artifacts(repo, listed, parsed)
+
+    def count_artifacts(self, repo: str, listed: int = 0, parsed: int = 0) -> None:
+        counts = self.artifacts_by_repo.setdefault(repo, [0, 0])
+        counts[0] += listed
+        counts[1] += parsed
 
     def count_redactions(self, found: dict[str, int]) -> None:
         for kind, count in found.items():
@@ -303,13 +312,14 @@ def collect_artifacts(
     total = Collected()
     downloaded: list[_Artifact] = []
     with ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="artifacts") as pool:
-        for artifacts, rejections, matched in pool.map(download, contexts):
+        for ctx, (artifacts, rejections, matched) in zip(contexts, pool.map(download, contexts), strict=True):
             downloaded += artifacts
             total.rejections += rejections
             total.artifacts += matched
+            total.count_artifacts(ctx.repo, listed=matched)
     workers = config.workers()
     groups = _artifact_groups(downloaded, workers)
-    for table, (rejections, reports, redactions) in map_tables(
+    for table, (rejections, reports, redactions, parsed_repos) in map_tables(
         partial(_parse_artifacts, report_glob=config.report_glob, redactor=redactor),
         groups,
         workers=workers,
@@ -320,6 +330,8 @@ def collect_artifacts(
         total.rejections += rejections
         total.reports += reports
         total.count_redactions(redactions)
+        for repo in parsed_repos:
+            total.count_artifacts(repo, parsed=1)
     return total
 
 
@@ -335,11 +347,12 @@ def _artifact_groups(artifacts: list[_Artifact], workers: int) -> list[list[_Art
 
 def _parse_artifacts(
     artifacts: list[_Artifact], report_glob: str, redactor: Redactor | None
-) -> tuple[pa.Table, tuple[list[Rejection], int, dict[str, int]]]:
+) -> tuple[pa.Table, tuple[list[Rejection], int, dict[str, int], list[str]]]:
     """Parse archives into one table with their run context (runs in a worker or here)."""
     tables: list[pa.Table] = []
     rejections: list[Rejection] = []
     redactions: dict[str, int] = {}
+    parsed_repos: list[str] = []  # one entry per artifact that gave rows
     reports = 0
     for artifact in artifacts:
         # One process: this may already be a worker, and archive members cannot be handed on anyway.
@@ -354,7 +367,8 @@ def _parse_artifacts(
         reports += seen
         if table is not None:
             tables.append(_with_context(table, artifact.row, artifact.name))
-    return concat_tables(tables), (rejections, reports, redactions)
+            parsed_repos.append(artifact.row.repo)
+    return concat_tables(tables), (rejections, reports, redactions, parsed_repos)
 
 
 def _parse_time(text: str | None) -> datetime | None:

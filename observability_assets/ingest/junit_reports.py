@@ -80,6 +80,13 @@ def junit_test_results(
             LANDING_SOURCE: [(r.path, r.reason) for r in landed.rejections + sidecar_rejections],
         },
         redactions={REDACTION_SOURCE: collected.redactions},
+        source_totals={
+            REDACTION_SOURCE: [
+                (repo, measure, count)
+                for repo, (listed, parsed) in sorted(collected.artifacts_by_repo.items())
+                for measure, count in (("artifacts_listed", listed), ("artifacts_parsed", parsed))
+            ]
+        },
     )
     outcomes = outcome_counts(table)
     return dg.MaterializeResult(

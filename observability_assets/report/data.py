@@ -37,6 +37,7 @@ ISSUES = "ops.issues"
 LEDGER = "ops.ledger"
 CI_RUNS = "raw.ci_runs"
 TEST_RESULTS = "raw.test_results"
+DATA_TRUST = "marts.data_trust"
 
 SOURCE_TABLES: tuple[str, ...] = (
     PROBES,
@@ -52,6 +53,7 @@ SOURCE_TABLES: tuple[str, ...] = (
     AUTOMATION,
     ISSUES,
     LEDGER,
+    DATA_TRUST,
 )
 
 # Columns of marts whose exact shape belongs to other features: the report uses each one it finds.
@@ -393,6 +395,12 @@ SELECT * FROM marts.automation_kpis WHERE day > ? AND day <= ? ORDER BY day
 
 # Sensors act in the present while a backfilled or simulated history ends in the past: when the
 # report week holds no automated activity, the report shows the latest week that does, and says so.
+DATA_TRUST_SQL = """
+SELECT section, source, subject, expected, observed, status, detail, window_start, as_of
+FROM marts.data_trust
+ORDER BY CASE status WHEN 'fail' THEN 0 WHEN 'warn' THEN 1 WHEN 'ok' THEN 2 ELSE 3 END, section, source, subject
+"""
+
 AUTOMATION_LATEST_SQL = """
 SELECT * FROM marts.automation_kpis
 WHERE day > (SELECT max(day) FROM marts.automation_kpis) - INTERVAL 7 DAY
@@ -449,6 +457,7 @@ QUERIES: tuple[Query, ...] = (
     Query("ledger_latest", (LEDGER,), _fixed(LEDGER_LATEST_SQL, lambda w: [])),
     Query("ledger_detail", (LEDGER,), _fixed(LEDGER_DETAIL_SQL, _week)),
     Query("issues", (ISSUES,), _fixed(ISSUES_SQL, lambda w: [])),
+    Query("data_trust", (DATA_TRUST,), _fixed(DATA_TRUST_SQL, lambda w: [])),
 )
 
 # Where "now" is for the report: the newest fact in the warehouse, so a report over a backfilled

@@ -982,6 +982,72 @@ def _automation_charts(frame: pd.DataFrame) -> list[charts.Chart]:
     return found
 
 
+# Section order in marts.data_trust, with the heading each gets in the report.
+DATA_TRUST_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("freshness", "Freshness against the schedules"),
+    ("reconciliation", "Row counts against the sources' own totals"),
+    ("checks", "Asset checks"),
+    ("rejected_inputs", "Rejected inputs by reason"),
+    ("redactions", "Secrets and personal data redacted at ingest, by kind"),
+    ("late_changes", "Late changes picked up by re-crawls"),
+)
+
+
+def _figure(value: Any) -> str:
+    """Counts as whole numbers, hours with one decimal."""
+    if is_blank(value):
+        return "–"
+    return number(value) if float(value).is_integer() else number(value, 1)
+
+
+def data_trust_section(data: ReportData) -> Section:
+    """Can this week's numbers be trusted? Everything marts.data_trust found, failures first."""
+    title = "Data trust"
+    if missing := _unavailable("data-trust", title, data, [rd.DATA_TRUST], "The data trust report is empty."):
+        return missing
+    frame = data.frames.get("data_trust")
+    if frame is None or frame.empty:
+        return _empty("data-trust", title, "The data trust report is empty.")
+    counts = frame["status"].value_counts().to_dict()
+    failing, warning = int(counts.get("fail", 0)), int(counts.get("warn", 0))
+    redacted = frame.loc[frame["section"] == "redactions", "observed"].sum()
+    reconciled = frame[frame["section"] == "reconciliation"]
+    body = tiles(
+        [
+            ("findings that fail", esc(number(failing)), "stale sources, totals that differ, failed checks"),
+            ("warnings", esc(number(warning)), "rejected inputs, runs needing a backfill"),
+            (
+                "reconciled against the source",
+                esc(f"{int((reconciled['status'] == 'ok').sum())} of {len(reconciled)}"),
+                "repositories × measures whose counts match",
+            ),
+            ("redacted at ingest", esc(number(int(redacted))), "secrets and personal data replaced"),
+        ]
+    )
+    start = frame["window_start"].iloc[0]
+    body += note(esc(f"Partitions from {day(start)} on; checks at their latest evaluation."))
+    columns = [
+        Col("status", "status", lambda v: badge(str(v)), raw_html=True),
+        Col("source", "source"),
+        Col("measure", "subject"),
+        Col("expected", "expected", _figure, numeric=True),
+        Col("observed", "observed", _figure, numeric=True),
+        Col("detail", "detail"),
+    ]
+    for section, heading in DATA_TRUST_SECTIONS:
+        rows = frame[frame["section"] == section]
+        if not rows.empty:
+            body += f"<h3>{esc(heading)}</h3>" + table(rows.head(30).to_dict("records"), columns)
+    return Section(
+        "data-trust",
+        title,
+        STATUS_OK,
+        body,
+        headline=f"{plural(failing, 'failing finding')}, {plural(warning, 'warning')}, "
+        f"{number(int(redacted))} redactions",
+    )
+
+
 SECTION_BUILDERS: tuple[Callable[[ReportData], Section], ...] = (
     uptime_section,
     latency_section,
@@ -992,4 +1058,5 @@ SECTION_BUILDERS: tuple[Callable[[ReportData], Section], ...] = (
     drift_section,
     ci_section,
     automation_section,
+    data_trust_section,
 )

@@ -23,6 +23,7 @@ SECTION_IDS = (
     "drift",
     "ci",
     "automation",
+    "data-trust",
     "recommendations",
 )
 # Share of a chart's pixels in saturated colours below which it counts as blank.

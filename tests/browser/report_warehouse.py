@@ -311,6 +311,22 @@ GROUP BY h.service, h.slo, h.kind, d.objective, d.window_days, h.threshold_ms
 """
 
 
+def _data_trust() -> pd.DataFrame:
+    """One finding per section, a stale source and a reconciliation that does not add up."""
+    rows = [
+        ("freshness", "raw.ci_runs", "hours since last load", 26.0, 30.5, "fail", "last load 30.5 h ago"),
+        ("reconciliation", "github_actions/acme/api", "runs", 120.0, 118.0, "fail", "2 partitions differ"),
+        ("reconciliation", "github_actions/acme/web", "jobs", 300.0, 300.0, "ok", "300 of 300"),
+        ("checks", "all asset checks", "failed (latest evaluation)", 0.0, 0.0, "ok", "0 of 40 failed"),
+        ("rejected_inputs", "junit_artifact", "malformed XML", None, 3.0, "warn", "3 inputs"),
+        ("redactions", "junit", "github_token", None, 42.0, "info", "42 replaced in 5 partitions"),
+        ("late_changes", "raw.ci_runs", "updates after their day", None, 17.0, "info", "17 attempts"),
+    ]
+    columns = ["section", "source", "subject", "expected", "observed", "status", "detail"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.assign(window_start=(AS_OF - timedelta(days=28)).date(), as_of=AS_OF)
+
+
 def build_report_warehouse(path: Path, seed: int = 3) -> Warehouse:
     rng = np.random.default_rng(seed)
     warehouse = Warehouse(path)
@@ -323,6 +339,7 @@ def build_report_warehouse(path: Path, seed: int = 3) -> Warehouse:
         "marts.ci_cost_daily": cost,
         "marts.cost_anomalies": anomalies,
         "marts.automation_kpis": _automation(rng),
+        "marts.data_trust": _data_trust(),
     }
     contract = {
         "raw.health_probes": _probes(rng),
