@@ -25,6 +25,8 @@ DEFAULT_CONFIG_PATH = str(Path(__file__).resolve().parents[1] / "config" / "reda
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str, bytes], Redactor] = {}
+# Key files already read, by path: `scrub` runs for every ledger field and issue body.
+_keys: dict[str, bytes] = {}
 
 
 def redaction_key(key_file: str | None = None) -> bytes:
@@ -33,8 +35,12 @@ def redaction_key(key_file: str | None = None) -> bytes:
     if configured:
         return configured.encode("utf-8")
     path = Path(key_file or data_path("redaction.key"))
+    known = _keys.get(str(path))
+    if known is not None:
+        return known
     try:
-        return path.read_bytes()
+        _keys[str(path)] = path.read_bytes()
+        return _keys[str(path)]
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
