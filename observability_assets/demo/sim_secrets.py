@@ -134,7 +134,9 @@ def _secret(kind: str, rng: random.Random) -> tuple[str, str]:
     if kind == "jwt":
         user, domain = _person(rng)
         header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-        payload = _b64url(json.dumps({"sub": f"{user}@{domain}", "exp": rng.randint(1_700_000_000, 1_900_000_000)}).encode())
+        payload = _b64url(
+            json.dumps({"sub": f"{user}@{domain}", "exp": rng.randint(1_700_000_000, 1_900_000_000)}).encode()
+        )
         value = f"{header}.{payload}.{_b64url(rng.randbytes(32))}"
         return value, f"jwt.exceptions.ExpiredSignatureError: Signature has expired: {value}"
     if kind == "private_key":
