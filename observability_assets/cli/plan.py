@@ -41,14 +41,14 @@ SELECT sha, parents, paths FROM chain ORDER BY depth
 # default branch into the pull request shows them, but they are not the pull request's changes.
 _MERGED_IN_SQL = """
 WITH built AS (
-    SELECT head_sha, min(created_at) AS at, min(created_at) FILTER (WHERE head_branch = ?) AS at_default
+    SELECT head_sha, min(created_at) AS built_at, min(created_at) FILTER (WHERE head_branch = ?) AS at_default
     FROM raw.ci_runs WHERE repo = ? GROUP BY head_sha
 )
 SELECT DISTINCT f.path
 FROM raw.commit_files f JOIN built b ON b.head_sha = f.sha
 WHERE f.repo = ? AND b.at_default IS NOT NULL
-  AND b.at_default > (SELECT coalesce(at_default, at) FROM built WHERE head_sha = ?)
-  AND b.at_default <= (SELECT at FROM built WHERE head_sha = ?)
+  AND b.at_default > (SELECT coalesce(at_default, built_at) FROM built WHERE head_sha = ?)
+  AND b.at_default <= (SELECT built_at FROM built WHERE head_sha = ?)
 """
 
 

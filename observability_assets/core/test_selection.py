@@ -33,6 +33,7 @@ FLAKY_DISCOUNT = 0.9
 STOP_TOKEN_SHARE = 0.2  # tokens in more of the test locations than this say nothing
 INFRA_FAILURE_SHARE = 0.5  # a commit failing more than this share of its tests hit infrastructure
 MAX_SHARDS = 4
+LOW_RISK_MIN_PROBABILITY = 0.5
 EARLIER_WEIGHT = 0.3  # files a pull request changed in commits an earlier CI run already tested
 
 
@@ -434,11 +435,14 @@ def plan_change(
 
     Tests are taken by predicted failure probability until their share of the predicted failures
     reaches `min_recall`, never more than `budget` of the tests, never one below
-    `min_probability`. Build files, or mostly files the model knows nothing about, select every
+    `min_probability` (LOW_RISK_MIN_PROBABILITY for a low-risk change). Build files, or mostly files the model knows nothing about, select every
     test instead, and `why` says so. Quarantined tests are listed apart, never selected.
     """
     quarantine = set(quarantined) & set(model.tests)
     risk = risk_of(files, rules)
+    if risk == "low":
+        # Docs and configuration: only tests with failure evidence of their own, not path names.
+        min_probability = max(min_probability, LOW_RISK_MIN_PROBABILITY)
     runnable = [t for t in sorted(model.tests) if t not in quarantine]
     build = [f for f in files if matches(f, rules.build)]
     unknown = [f for f in files if not model.known(f)]
