@@ -63,17 +63,16 @@ def load_rules(path: str | None):
     return PathRules.from_mapping(yaml.safe_load(file.read_text(encoding="utf-8")) or {})
 
 
-def changed_files_from_warehouse(warehouse, repo: str, base: str, head: str, default_branch: str = "main"):
+def changed_files_from_warehouse(con, repo: str, base: str, head: str, default_branch: str = "main"):
     """The pull request's files and those of its head commit, or None when the head is not in
-    raw.commit_files."""
-    with warehouse.read("vigil plan: changed files") as con:
-        chain = con.execute(_CHAIN_SQL, [repo, head, base, base]).fetchall()
-        if not chain:
-            return None
-        merged_in: set[str] = set()
-        if any((parents or 0) > 1 for _, parents, _ in chain):
-            rows = con.execute(_MERGED_IN_SQL, [default_branch, repo, repo, base, head]).fetchall()
-            merged_in = {r[0] for r in rows}
+    raw.commit_files (`con`: an open warehouse connection)."""
+    chain = con.execute(_CHAIN_SQL, [repo, head, base, base]).fetchall()
+    if not chain:
+        return None
+    merged_in: set[str] = set()
+    if any((parents or 0) > 1 for _, parents, _ in chain):
+        rows = con.execute(_MERGED_IN_SQL, [default_branch, repo, repo, base, head]).fetchall()
+        merged_in = {r[0] for r in rows}
     files: set[str] = set()
     for _, parents, paths in chain:
         files.update(p for p in paths if (parents or 0) <= 1 or p not in merged_in)
@@ -143,17 +142,20 @@ def make_plan(args: argparse.Namespace):
 
     started = time.perf_counter()
     warehouse = warehouse_from_env()
-    latest = None
+    latest, found = None, None
+    # One short read for everything the warehouse answers (opening the file is most of its cost).
+    with warehouse.read("vigil plan") as con:
+        quarantined = quarantined_tests(con, args.repo)
+        if not args.files:
+            found = changed_files_from_warehouse(con, args.repo, args.base, args.head)
     if args.files:
         stream = sys.stdin if args.files == "-" else open(args.files, encoding="utf-8")  # noqa: SIM115
         with stream:
             files = sorted({line.strip() for line in stream if line.strip()})
+    elif found is None:
+        files = changed_files_from_github(args.repo, args.base, args.head)
     else:
-        found = changed_files_from_warehouse(warehouse, args.repo, args.base, args.head)
-        if found is None:
-            files = changed_files_from_github(args.repo, args.base, args.head)
-        else:
-            files, latest = found
+        files, latest = found
     model = model_for(warehouse, args.repo)
     plan = plan_change(
         model,
@@ -161,7 +163,7 @@ def make_plan(args: argparse.Namespace):
         budget=args.budget,
         min_recall=args.min_recall,
         rules=load_rules(args.rules),
-        quarantined=quarantined_tests(warehouse, args.repo),
+        quarantined=quarantined,
         latest=latest,
     )
     return plan, time.perf_counter() - started
