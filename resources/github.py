@@ -483,7 +483,9 @@ class GitHubClient:
         cached = self._cache.get(url) if self._cache else None
         if cached and immutable:
             etag, link, body = cached
-            headers = CaseInsensitiveDict({"ETag": etag, **({"Link": link} if link else {})})
+            headers = requests.structures.CaseInsensitiveDict(
+                {"ETag": etag, **({"Link": link} if link else {})}
+            )
             return GitHubResponse(200, url, headers, body, from_cache=True)
         headers = {"If-None-Match": cached[0]} if cached else {}
         response = self._send("GET", url, headers=headers)
