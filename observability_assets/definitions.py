@@ -21,6 +21,7 @@ from observability_assets.assetkit.settings import SettingError, demo_mode, env_
 from observability_assets.catalog.drift import DRIFT_ASSETS, DRIFT_CHECKS
 from observability_assets.catalog.flaky import FLAKY_ASSETS, FLAKY_CHECKS
 from observability_assets.catalog.health import HEALTH_ASSETS, HEALTH_CHECKS, HEALTH_JOBS, HEALTH_SCHEDULES
+from observability_assets.catalog.test_selection import TEST_SELECTION_ASSETS, TEST_SELECTION_RAW_ASSETS
 from observability_assets.derived.automation_kpis import automation_kpis
 from observability_assets.derived.baselines import BaselinesResource, baselines_dir
 from observability_assets.derived.data_trust import data_trust
@@ -106,16 +107,20 @@ SQL_ASSETS, SQL_CHECKS = build_sql_assets(partitions_def=DAILY)
 
 ASSETS: list[dg.AssetsDefinition] = [
     github_actions_runs,
+    *TEST_SELECTION_RAW_ASSETS,
     junit_test_results,
     *SQL_ASSETS,
     *DRIFT_ASSETS,
     *FLAKY_ASSETS,
+    *TEST_SELECTION_ASSETS,
     automation_kpis,
     data_trust,
 ]
 CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS, *DRIFT_CHECKS, *FLAKY_CHECKS]
 
-RAW_DAILY_SELECTION = dg.AssetSelection.assets(github_actions_runs, junit_test_results, benchmark_results)
+RAW_DAILY_SELECTION = dg.AssetSelection.assets(
+    github_actions_runs, *TEST_SELECTION_RAW_ASSETS, junit_test_results, benchmark_results
+)
 # Daily models read the seeds (runner prices, default branches): the seeds are loaded with them, so
 # the first day of a fresh warehouse finds them too. Loading a few CSV rows costs nothing.
 SEED_ASSETS = [a for a in SQL_ASSETS if a.key.path[0] == "seeds"]

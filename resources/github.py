@@ -283,6 +283,7 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
 
 
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _REPO_ITEM = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
 
 
@@ -470,10 +471,22 @@ class GitHubClient:
         self._raise_for_status(response, f"{method} {_without_query(url)}")
         return GitHubResponse(response.status_code, response.url, response.headers, response.content)
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> GitHubResponse:
-        """GET an API path (or an absolute URL on the API origin), conditionally when cached."""
+    def get(
+        self, path: str, params: Mapping[str, Any] | None = None, *, immutable: bool = False
+    ) -> GitHubResponse:
+        """GET an API path (or an absolute URL on the API origin), conditionally when cached.
+
+        `immutable`: the answer can never change (a commit addressed by its full SHA), so a cached
+        copy is served without asking GitHub at all, not even conditionally.
+        """
         url = str(requests.Request("GET", self._url(path), params=dict(params or {})).prepare().url)
         cached = self._cache.get(url) if self._cache else None
+        if cached and immutable:
+            etag, link, body = cached
+            headers = requests.structures.CaseInsensitiveDict(
+                {"ETag": etag, **({"Link": link} if link else {})}
+            )
+            return GitHubResponse(200, url, headers, body, from_cache=True)
         headers = {"If-None-Match": cached[0]} if cached else {}
         response = self._send("GET", url, headers=headers)
         if response.status_code == 304 and cached:
@@ -596,6 +609,29 @@ class GitHubClient:
     def list_attempt_jobs(self, repo: str, run_id: int, attempt: int) -> list[dict[str, Any]]:
         path = f"/repos/{repo}/actions/runs/{int(run_id)}/attempts/{int(attempt)}/jobs"
         return list(self.paginate(path, None, "jobs"))
+
+    def get_commit(self, repo: str, sha: str, files_per_page: int | None = None) -> dict[str, Any]:
+        """A commit with every changed file (`files` gathered across its pages).
+
+        GitHub lists 300 files per page and Link-paginates past that; the page's static commit
+        fields repeat on each page. Addressed by full SHA, a commit is immutable: with the cache,
+        fetching it again costs no request.
+        """
+        immutable = bool(_FULL_SHA.match(sha))
+        params = {"per_page": files_per_page} if files_per_page else None
+        response = self.get(f"/repos/{repo}/commits/{sha}", params, immutable=immutable)
+        commit = response.json()
+        files = list(commit.get("files") or [])
+        while next_url := response.links.get("next"):
+            response = self.get(next_url, immutable=immutable)
+            files += response.json().get("files") or []
+        return {**commit, "files": files}
+
+    def compare(self, repo: str, base: str, head: str) -> dict[str, Any]:
+        """`GET /compare/{base}...{head}`: files changed since the merge base (first page, up to 300
+        files) and the commit count; immutable between full SHAs."""
+        immutable = bool(_FULL_SHA.match(base) and _FULL_SHA.match(head))
+        return self.get(f"/repos/{repo}/compare/{base}...{head}", immutable=immutable).json()
 
     def list_artifacts(self, repo: str, run_id: int) -> list[dict[str, Any]]:
         return list(self.paginate(f"/repos/{repo}/actions/runs/{int(run_id)}/artifacts", None, "artifacts"))

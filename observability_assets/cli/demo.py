@@ -40,7 +40,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return 1
     print(
         "\nDemo check: the warehouse equals the simulated organisation "
-        "(every run attempt, job and test execution)."
+        "(every run attempt, job, changed file and test execution)."
     )
     # The report covers the simulated weeks, not the minutes the live drill adds at today's date.
     return _demo_sensors_and_ledger(report_as_of=end + timedelta(days=1))

@@ -138,6 +138,38 @@ TEST_RESULTS = Table(
     key=("repo", "run_id", "run_attempt", "job_id", "report_path", "test_id", "attempt"),
 )
 
+COMMIT_FILES = Table(
+    "raw",
+    "commit_files",
+    "Files each built commit changed against its first parent (GitHub's commit API), one row per "
+    "commit and file, under the day (UTC) of the commit's first CI run. What predictive test "
+    "selection learns from, with raw.test_results.",
+    (
+        _c("repo", "VARCHAR", "Repository as owner/name."),
+        _c("sha", "VARCHAR", "The commit (head_sha of the runs that built it)."),
+        _c(
+            "parent_sha",
+            "VARCHAR",
+            "Its first parent: the diff is against it (NULL for a root commit). Walking parent_sha "
+            "from a pull request's head down to its base gives the pull request's own commits.",
+        ),
+        _c("path", "VARCHAR", "Path of the changed file (the new path of a renamed one)."),
+        _c("status", "VARCHAR", "added, modified, removed, renamed, copied, changed or unchanged."),
+        _c("additions", "INTEGER", "Lines added."),
+        _c("deletions", "INTEGER", "Lines deleted."),
+        _c("previous_path", "VARCHAR", "A renamed file's old path (NULL otherwise)."),
+        _c(
+            "parents",
+            "INTEGER",
+            "Number of parents: 2 or more for a merge commit, whose diff is the merged-in branch.",
+        ),
+        PARTITION_DAY,
+        INGESTED_AT,
+    ),
+    partition_column="partition_day",
+    key=("repo", "sha", "path"),
+)
+
 REJECTED_INPUTS = Table(
     "ops",
     "rejected_inputs",
@@ -696,6 +728,36 @@ AUTOMATION_KPIS = Table(
     key=("day",),
 )
 
+TEST_SELECTION_MODELS = Table(
+    "marts",
+    "test_selection_models",
+    "The predictive test selection model of each repository, as last retrained: its version, "
+    "where `vigil plan` reads it, and how it did on the last week of changes held back.",
+    (
+        _c("repo", "VARCHAR", "Repository as owner/name."),
+        _c("version", "VARCHAR", "Content hash of the training set: same history, same version."),
+        _c("model_path", "VARCHAR", "The model file (JSON) under the data directory."),
+        _c("trained_through", "TIMESTAMP", "Latest run creation (UTC) it learned from."),
+        _c("commits", "BIGINT", "Built commits it learned from."),
+        _c("tests", "BIGINT", "Tests it knows."),
+        _c("holdout_changes", "BIGINT", "Pull-request changes of the held-back last week."),
+        _c("holdout_faulty_changes", "BIGINT", "Of those, changes with a new (non-flaky) failing test."),
+        _c("holdout_failing_caught_share", "DOUBLE", "Share of those failing tests a 30 % plan selected."),
+        _c(
+            "holdout_faulty_caught_share",
+            "DOUBLE",
+            "Share of faulty changes with at least one failing test selected.",
+        ),
+        _c(
+            "holdout_tests_run_share",
+            "DOUBLE",
+            "Share of tests the 30 % plans ran (fallbacks to all included).",
+        ),
+        _c("computed_at", "TIMESTAMP", "When Vigil trained it (UTC)."),
+    ),
+    key=("repo",),
+)
+
 CONTRACT_VERSION = Table(
     "ops",
     "contract_version",
@@ -724,6 +786,7 @@ TABLES: tuple[Table, ...] = (
     CI_RUNS,
     CI_JOBS,
     TEST_RESULTS,
+    COMMIT_FILES,
     REJECTED_INPUTS,
     REDACTIONS,
     SOURCE_TOTALS,
@@ -743,6 +806,7 @@ TABLES: tuple[Table, ...] = (
     BASELINE_DRIFT,
     AUTOMATION_KPIS,
     DATA_TRUST,
+    TEST_SELECTION_MODELS,
     CONTRACT_VERSION,
     WAREHOUSE_ORIGIN,
 )

@@ -410,6 +410,8 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
             _REPO + r"/actions/artifacts/(?P<artifact_id>\d+)/(?P<archive_format>[^/]+)",
             "_download_artifact",
         ),
+        ("GET", _REPO + r"/commits/(?P<ref>[0-9a-fA-F]{7,40})", "_get_commit"),
+        ("GET", _REPO + r"/compare/(?P<base>[0-9a-fA-F]{7,40})\.\.\.(?P<head>[0-9a-fA-F]{7,40})", "_compare"),
         ("GET", _REPO + r"/issues", "_list_issues"),
         ("POST", _REPO + r"/issues", "_create_issue"),
         ("GET", _REPO + r"/issues/(?P<number>\d+)", "_get_issue"),
@@ -723,6 +725,33 @@ class GitHubServer:
             except _ApiError as exc:
                 return _error_response(exc.status, exc.message, exc.errors)
         return _error_response(404, "Not Found")
+
+    # -- commits (the organisation's optional `code` views, see demo/sim_code.py) ---------------
+
+    def _code_view(self, owner: str, repo: str) -> Any:
+        view = (getattr(self._org, "code", None) or {}).get(self._repo_name(owner, repo))
+        if view is None:
+            raise _ApiError(404, "Not Found")
+        return view
+
+    def _get_commit(self, request: _Request, owner: str, repo: str, ref: str) -> _Response:
+        # GitHub lists a commit's files 300 to a page, with Link headers past that (3,000 at most).
+        per_page = _int_param(request.query, "per_page", 300, 1, 300)
+        page = _int_param(request.query, "page", 1, 1, None)
+        found = self._code_view(owner, repo).commit_object(ref.lower(), page, per_page)
+        if found is None:
+            raise _ApiError(422, f"No commit found for SHA: {ref}")
+        body, pages = found
+        rels = [("next", page + 1), ("last", pages)] if page < pages else []
+        rels += [("prev", page - 1), ("first", 1)] if page > 1 else []
+        link = ", ".join(f'<{self._page_url(request, n)}>; rel="{rel}"' for rel, n in rels)
+        return _Response(200, body, {"Link": link} if link else {})
+
+    def _compare(self, request: _Request, owner: str, repo: str, base: str, head: str) -> _Response:
+        body = self._code_view(owner, repo).compare_object(base.lower(), head.lower())
+        if body is None:
+            raise _ApiError(404, "Not Found")
+        return _Response(200, body)
 
     # -- pagination ----------------------------------------------------------------------------
 

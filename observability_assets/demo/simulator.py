@@ -36,6 +36,7 @@ from observability_assets.demo.junit_writer import (
     render_reports,
     zip_reports,
 )
+from observability_assets.demo.sim_code import CodeView, plan_repo_code
 from observability_assets.demo.sim_execute import (
     JobTemplate,
     RepoExecution,
@@ -655,6 +656,37 @@ class Organisation:
                 "pr_number": pd.array([n or None for n in c.pr_number], dtype="Int64"),
             }))  # fmt: skip
         return pd.concat(parts, ignore_index=True)
+
+    # -- the code behind the tests (sim_code) ---------------------------------------------------
+
+    @functools.cached_property
+    def code(self) -> dict[str, CodeView]:
+        """Per repository: modules, test dependencies and every commit's files (see sim_code)."""
+        return {
+            r.full_name: CodeView(r.full_name, r.plan, plan_repo_code(r.name, r.catalogue, r.plan, r.faults, self.spec.seed))
+            for r in self._repos
+        }  # fmt: skip
+
+    def commit_files_frame(self) -> pd.DataFrame:
+        """raw.commit_files truth: the files of every commit a run built, on its first run's day."""
+        rows = [row for view in self.code.values() for row in view.rows()]
+        files = pd.DataFrame(
+            rows,
+            columns=[
+                "repo",
+                "sha",
+                "parent_sha",
+                "path",
+                "status",
+                "additions",
+                "deletions",
+                "previous_path",
+                "parents",
+            ],
+        )
+        runs = self.runs_frame()
+        first = runs.groupby(["repo", "head_sha"])["created_at"].min().dt.date.rename("partition_day")
+        return files.merge(first.reset_index().rename(columns={"head_sha": "sha"}), on=["repo", "sha"])
 
     # -- ground truth ---------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from observability_assets.core.contract import CI_JOBS, CI_RUNS, Table
+from observability_assets.core.contract import CI_JOBS, CI_RUNS, COMMIT_FILES, Table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,7 +92,11 @@ def verify_against_simulation(
     org = simulate(spec)
     window = [spec.start.isoformat(), (spec.start + timedelta(days=spec.days - 1)).isoformat()]
     problems: list[str] = []
-    for table_spec, expected in ((CI_RUNS, org.runs_frame()), (CI_JOBS, org.jobs_frame())):
+    for table_spec, expected in (
+        (CI_RUNS, org.runs_frame()),
+        (CI_JOBS, org.jobs_frame()),
+        (COMMIT_FILES, org.commit_files_frame()),
+    ):
         if repos is not None:
             expected = expected[expected["repo"].isin(repos)]
         actual = warehouse.query(
