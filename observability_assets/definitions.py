@@ -18,6 +18,11 @@ from dagster import ScheduleEvaluationContext
 
 from observability_assets.assetkit.partitions import DAILY, DEFAULT_START_DATE
 from observability_assets.assetkit.settings import SettingError, demo_mode, env_or, required_env
+from observability_assets.catalog.code_health import (
+    CODE_HEALTH_ASSETS,
+    CODE_HEALTH_CHECKS,
+    CODE_HEALTH_RAW_ASSETS,
+)
 from observability_assets.catalog.drift import DRIFT_ASSETS, DRIFT_CHECKS
 from observability_assets.catalog.flaky import FLAKY_ASSETS, FLAKY_CHECKS
 from observability_assets.catalog.health import HEALTH_ASSETS, HEALTH_CHECKS, HEALTH_JOBS, HEALTH_SCHEDULES
@@ -27,6 +32,7 @@ from observability_assets.derived.baselines import BaselinesResource, baselines_
 from observability_assets.derived.data_trust import data_trust
 from observability_assets.derived.retention import retention_job, retention_schedule
 from observability_assets.ingest.benchmarks import BenchmarkSourceConfig, benchmark_results
+from observability_assets.ingest.coverage_reports import DEFAULT_COVERAGE_ARTIFACTS, CoverageSourceConfig
 from observability_assets.ingest.github_actions import RECRAWL_DAYS, github_actions_runs
 from observability_assets.ingest.junit_config import DEFAULT_ARTIFACT_PATTERNS, JUnitSourceConfig
 from observability_assets.ingest.junit_reports import junit_test_results
@@ -99,6 +105,10 @@ RESOURCES = {
         directory=env_or("VIGIL_BASELINES", str(baselines_dir())),
         candidates_dir=env_or("VIGIL_GOLDEN_CANDIDATES", "."),
     ),
+    "coverage_sources": CoverageSourceConfig(
+        artifact_patterns=env_or("VIGIL_COVERAGE_ARTIFACTS", DEFAULT_COVERAGE_ARTIFACTS),
+        landing_dir=env_or("VIGIL_COVERAGE_LANDING", data_path("landing", "coverage")),
+    ),
 }
 # ledger, issue_tracker and remediator: dry run and record-only unless the environment says otherwise.
 RESOURCES |= acting_resources(RESOURCES["warehouse"])
@@ -113,13 +123,19 @@ ASSETS: list[dg.AssetsDefinition] = [
     *DRIFT_ASSETS,
     *FLAKY_ASSETS,
     *TEST_SELECTION_ASSETS,
+    *CODE_HEALTH_RAW_ASSETS,
+    *CODE_HEALTH_ASSETS,
     automation_kpis,
     data_trust,
 ]
-CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS, *DRIFT_CHECKS, *FLAKY_CHECKS]
+CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS, *DRIFT_CHECKS, *FLAKY_CHECKS, *CODE_HEALTH_CHECKS]
 
 RAW_DAILY_SELECTION = dg.AssetSelection.assets(
-    github_actions_runs, *TEST_SELECTION_RAW_ASSETS, junit_test_results, benchmark_results
+    github_actions_runs,
+    *TEST_SELECTION_RAW_ASSETS,
+    junit_test_results,
+    benchmark_results,
+    *CODE_HEALTH_RAW_ASSETS,
 )
 # Daily models read the seeds (runner prices, default branches): the seeds are loaded with them, so
 # the first day of a fresh warehouse finds them too. Loading a few CSV rows costs nothing.

@@ -681,6 +681,15 @@ class GitHubClient:
             os.replace(partial, target)
         return target
 
+    # -- Dependabot ----------------------------------------------------------------------------
+
+    def list_dependabot_alerts(self, repo: str, state: str | None = None) -> list[dict[str, Any]]:
+        """Every Dependabot alert of a repository (all states unless `state` narrows them), through
+        the ETag cache. Needs the "Dependabot alerts" read permission; GitHub answers 403 when
+        alerts are disabled for the repository."""
+        params = {"state": state} if state else None
+        return list(self.paginate(f"/repos/{repo}/dependabot/alerts", params))
+
     # -- issues --------------------------------------------------------------------------------
 
     def create_issue(

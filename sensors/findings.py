@@ -24,6 +24,8 @@ from resources.issue_tracker import Finding, IssueTrackerResource
 from resources.ledger import LedgerResource
 from resources.warehouse import WarehouseResource
 from sensors.common import existing_tables, open_issue_tracker
+from sensors.gate_findings import KIND as GATE_KIND
+from sensors.gate_findings import read_gate_breaches
 
 MAX_FINDINGS_PER_TICK = 200
 EVIDENCE_RUNS = 10
@@ -191,6 +193,8 @@ def _read_new(con: Any, state: Mapping[str, Any]) -> dict[str, Any]:
         found["as_of"]["cost-anomaly"] = con.execute("SELECT max(day) FROM marts.cost_anomalies").fetchall()[
             0
         ][0]
+    # Breached policy gates are states, reported every tick (the tracker deduplicates them).
+    found["gates"], found["as_of"][GATE_KIND] = read_gate_breaches(con, tables)
     return found
 
 
@@ -240,6 +244,7 @@ def findings_sensor(
     findings = [flaky_finding(r) for r in found["flaky"]]
     findings += [regression_finding(r) for r in found["drift"]]
     findings += [cost_finding(r) for r in found["cost"]]
+    findings += found["gates"]
     the_ledger = ledger.get()
     with open_issue_tracker(issue_tracker, the_ledger, github) as tracker:
         report = tracker.report(findings)

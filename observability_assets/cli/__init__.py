@@ -12,13 +12,13 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from observability_assets.cli import analyst, baselines, demo, ops, plan, runs
+    from observability_assets.cli import analyst, baselines, demo, gate, ops, plan, runs
 
     parser = argparse.ArgumentParser(
         prog="vigil", description="Vigil reliability observability (Dagster + DuckDB)."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (runs, demo, ops, baselines, analyst, plan):
+    for group in (runs, demo, ops, baselines, analyst, plan, gate):
         group.register(commands)
     return parser
 

@@ -23,6 +23,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from observability_assets.demo.verify import verify_against_simulation
 
     spec = demo_spec_from_env()
+    # The simulated organisation breaches policy gates on purpose (sim_coverage, sim_advisories):
+    # its policy checks warn instead of blocking, so the marts and the report after them still build.
+    os.environ.setdefault("VIGIL_POLICY_CHECK_SEVERITY", "WARN")
+    # Its breached gates would also become issues, and the sensors' first tick already fills the
+    # per-tick issue limit the incident drill relies on: the demo files none (VIGIL_GATE_ISSUES=1 does).
+    os.environ.setdefault("VIGIL_GATE_ISSUES", "0")
     end = spec.start + timedelta(days=spec.days - 1)
     print(f"Vigil demo: simulated organisation seed {spec.seed}, {spec.start} to {end}\n", flush=True)
     summary = run_range(spec.start, end, demo=True)

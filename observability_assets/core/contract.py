@@ -758,6 +758,79 @@ TEST_SELECTION_MODELS = Table(
     key=("repo",),
 )
 
+COVERAGE_FILES = Table(
+    "raw",
+    "coverage_files",
+    "Line and branch coverage of one source file in the coverage reports of one run attempt "
+    "(Cobertura, JaCoCo, LCOV, coverage.py JSON or Go profiles), partitioned like raw.ci_runs.",
+    (
+        _c("repo", "VARCHAR", "Repository as owner/name."),
+        _c("run_id", "BIGINT", "Workflow run id (or the sidecar's run id for landed reports)."),
+        _c("run_attempt", "INTEGER", "Run attempt the report came from."),
+        _c("head_sha", "VARCHAR", "Commit whose tests measured the coverage."),
+        _c("branch", "VARCHAR", "Branch of the run."),
+        _c(
+            "path",
+            "VARCHAR",
+            "Source file relative to the repository root when it can be told (CI checkout folders "
+            "and Go module paths stripped), else as the report names it.",
+        ),
+        _c("lines_valid", "INTEGER", "Lines (statements for coverage.py and Go) that could run."),
+        _c("lines_covered", "INTEGER", "Of those, lines that ran at least once."),
+        _c("branches_valid", "INTEGER", "Branches (NULL when the format has none, e.g. Go)."),
+        _c("branches_covered", "INTEGER", "Branches taken at least once (NULL without branch data)."),
+        _c("format", "VARCHAR", "cobertura, jacoco, lcov, coveragepy-json or go-cover."),
+        _c(
+            "report_path",
+            "VARCHAR",
+            "Report the row came from, inside its artifact or landing drop; when several reports "
+            "of a run name the file, the most faithful format wins, then the one covering more lines.",
+        ),
+        PARTITION_DAY,
+        INGESTED_AT,
+    ),
+    partition_column="partition_day",
+    key=("repo", "run_id", "run_attempt", "path"),
+)
+
+DEPENDENCY_ALERTS = Table(
+    "raw",
+    "dependency_alerts",
+    "Dependabot alerts of every crawled repository as GitHub reported them at the last crawl, one row per alert.",
+    (
+        _c("repo", "VARCHAR", "Repository as owner/name."),
+        _c("number", "INTEGER", "Alert number within the repository."),
+        _c("package", "VARCHAR", "Vulnerable package name."),
+        _c("ecosystem", "VARCHAR", "Package ecosystem: pip, npm, maven, go, nuget, rubygems, ..."),
+        _c("manifest_path", "VARCHAR", "Manifest or lock file that pulls the package in."),
+        _c("scope", "VARCHAR", "runtime or development (NULL when unknown)."),
+        _c("severity", "VARCHAR", "low, medium, high or critical (the advisory's)."),
+        _c("ghsa_id", "VARCHAR", "GitHub Security Advisory id (GHSA-xxxx-xxxx-xxxx)."),
+        _c("cve_id", "VARCHAR", "CVE id, when the advisory has one."),
+        _c("summary", "VARCHAR", "One-line advisory summary."),
+        _c("state", "VARCHAR", "open, fixed, dismissed or auto_dismissed."),
+        _c("vulnerable_version_range", "VARCHAR", "Versions affected, e.g. < 2.0.2."),
+        _c("first_patched_version", "VARCHAR", "First version with the fix (NULL when none exists)."),
+        _c("fix_available", "BOOLEAN", "A patched version exists."),
+        _c(
+            "created_at",
+            "TIMESTAMP",
+            "When Dependabot opened the alert (UTC): the vulnerability's introduction as seen.",
+        ),
+        _c("fixed_at", "TIMESTAMP", "When it was fixed (UTC)."),
+        _c("dismissed_at", "TIMESTAMP", "When someone dismissed it (UTC)."),
+        _c("auto_dismissed_at", "TIMESTAMP", "When Dependabot dismissed it by rule (UTC)."),
+        _c(
+            "dismissed_reason",
+            "VARCHAR",
+            "fix_started, inaccurate, no_bandwidth, not_used or tolerable_risk.",
+        ),
+        _c("html_url", "VARCHAR", "Link to the alert in the GitHub UI."),
+        _c("fetched_at", "TIMESTAMP", "When Vigil crawled the alert (UTC): ages and SLAs count to it."),
+    ),
+    key=("repo", "number"),
+)
+
 CONTRACT_VERSION = Table(
     "ops",
     "contract_version",
@@ -807,6 +880,8 @@ TABLES: tuple[Table, ...] = (
     AUTOMATION_KPIS,
     DATA_TRUST,
     TEST_SELECTION_MODELS,
+    COVERAGE_FILES,
+    DEPENDENCY_ALERTS,
     CONTRACT_VERSION,
     WAREHOUSE_ORIGIN,
 )

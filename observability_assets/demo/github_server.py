@@ -412,6 +412,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ),
         ("GET", _REPO + r"/commits/(?P<ref>[0-9a-fA-F]{7,40})", "_get_commit"),
         ("GET", _REPO + r"/compare/(?P<base>[0-9a-fA-F]{7,40})\.\.\.(?P<head>[0-9a-fA-F]{7,40})", "_compare"),
+        ("GET", _REPO + r"/dependabot/alerts", "_list_dependabot_alerts"),
         ("GET", _REPO + r"/issues", "_list_issues"),
         ("POST", _REPO + r"/issues", "_create_issue"),
         ("GET", _REPO + r"/issues/(?P<number>\d+)", "_get_issue"),
@@ -915,6 +916,28 @@ class GitHubServer:
         return _Response(
             302, headers={"Location": f"{blob_origin}/blobs/artifacts/{int(artifact_id)}.zip?{query}"}
         )
+
+    # -- Dependabot alerts (sim_advisories) ------------------------------------------------------
+
+    def _list_dependabot_alerts(self, request: _Request, owner: str, repo: str) -> _Response:
+        """State, severity and ecosystem filters (comma-separated), newest first, paginated."""
+        full_name = self._repo_name(owner, repo)
+        source = getattr(self._org, "dependabot_alerts", None)
+        if source is None:
+            raise _ApiError(403, "Dependabot alerts are disabled for this repository.")
+        alerts = source(full_name)
+        for name, value in (
+            ("state", lambda a: a["state"]),
+            ("severity", lambda a: a["security_advisory"]["severity"]),
+            ("ecosystem", lambda a: a["dependency"]["package"]["ecosystem"]),
+        ):
+            wanted = {v for v in request.query.get(name, "").split(",") if v}
+            if wanted:
+                alerts = [a for a in alerts if value(a) in wanted]
+        if request.query.get("direction") == "asc":
+            alerts = list(reversed(alerts))
+        page, link = self._page(request, alerts)
+        return _Response(200, page, link)
 
     def _sign(self, artifact_id: int, expires: int) -> str:
         return hmac.new(self._signing_key, f"{artifact_id}:{expires}".encode(), hashlib.sha256).hexdigest()

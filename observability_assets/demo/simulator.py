@@ -36,7 +36,9 @@ from observability_assets.demo.junit_writer import (
     render_reports,
     zip_reports,
 )
+from observability_assets.demo.sim_advisories import AdvisorySimulation
 from observability_assets.demo.sim_code import CodeView, plan_repo_code
+from observability_assets.demo.sim_coverage import CoverageSimulation
 from observability_assets.demo.sim_execute import (
     JobTemplate,
     RepoExecution,
@@ -453,7 +455,20 @@ class Organisation:
                     "head_sha": plan.commits.sha[plan.runs.commit[run]],
                 },
             })  # fmt: skip
-        return out
+        return out + self.coverage.artifacts
+
+    @functools.cached_property
+    def coverage(self) -> CoverageSimulation:
+        """Coverage artifacts and their truth (sim_coverage)."""
+        return CoverageSimulation(self)
+
+    @functools.cached_property
+    def advisories(self) -> AdvisorySimulation:
+        """Dependabot alert history (sim_advisories)."""
+        return AdvisorySimulation(self)
+
+    def dependabot_alerts(self, full_name: str) -> list[dict[str, Any]]:
+        return self.advisories.alerts(full_name)
 
     def _locate_job(self, g: int) -> tuple[_Repo, int]:
         repo = self._repos[int(self._job_repo[g])]
@@ -469,6 +484,8 @@ class Organisation:
 
     def artifact_zip(self, artifact_id: int) -> bytes:
         """The artifact's zip of JUnit reports: built on demand, identical bytes every time."""
+        if self.coverage.owns(artifact_id):
+            return self.coverage.artifact_zip(artifact_id)
         return self._zip_cache(int(artifact_id))
 
     def _build_zip(self, artifact_id: int) -> bytes:
@@ -740,6 +757,8 @@ class Organisation:
                 self._step_label(repo, s) for repo in self._repos for s in repo.faults.duration_steps
             ],
             "cost_spikes": self._cost_labels(),
+            "coverage": self.coverage.labels(),
+            "advisories": self.advisories.labels(),
         }
 
     def write_labels(self, path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from observability_assets.core.contract import CI_JOBS, CI_RUNS, COMMIT_FILES, Table
+from observability_assets.core.contract import CI_JOBS, CI_RUNS, COMMIT_FILES, COVERAGE_FILES, Table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,6 +96,7 @@ def verify_against_simulation(
         (CI_RUNS, org.runs_frame()),
         (CI_JOBS, org.jobs_frame()),
         (COMMIT_FILES, org.commit_files_frame()),
+        (COVERAGE_FILES, org.coverage.truth_frame()),
     ):
         if repos is not None:
             expected = expected[expected["repo"].isin(repos)]

@@ -38,6 +38,8 @@ LEDGER = "ops.ledger"
 CI_RUNS = "raw.ci_runs"
 TEST_RESULTS = "raw.test_results"
 DATA_TRUST = "marts.data_trust"
+COVERAGE = "marts.coverage_daily"
+DEPENDENCY_RISK = "marts.dependency_risk"
 
 SOURCE_TABLES: tuple[str, ...] = (
     PROBES,
@@ -54,6 +56,8 @@ SOURCE_TABLES: tuple[str, ...] = (
     ISSUES,
     LEDGER,
     DATA_TRUST,
+    COVERAGE,
+    DEPENDENCY_RISK,
 )
 
 # Columns of marts whose exact shape belongs to other features: the report uses each one it finds.
@@ -325,6 +329,21 @@ LIMIT 40
 """
 
 
+# Default-branch coverage per repository and day over the context window (the section charts it
+# and tabulates each repository's latest day).
+COVERAGE_SQL = """
+SELECT repo, day, head_sha, line_coverage_pct, branch_coverage_pct, line_change_points, biggest_drops
+FROM marts.coverage_daily
+WHERE day > ? AND day <= ?
+ORDER BY repo, day
+"""
+
+DEPENDENCY_RISK_SQL = """
+SELECT * FROM marts.dependency_risk
+ORDER BY repo, CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END
+"""
+
+
 def _present(columns: Mapping[str, set[str]], table: str, wanted: tuple[str, ...]) -> list[str]:
     have = columns.get(table, set())
     return [c for c in wanted if c in have]
@@ -458,6 +477,8 @@ QUERIES: tuple[Query, ...] = (
     Query("ledger_detail", (LEDGER,), _fixed(LEDGER_DETAIL_SQL, _week)),
     Query("issues", (ISSUES,), _fixed(ISSUES_SQL, lambda w: [])),
     Query("data_trust", (DATA_TRUST,), _fixed(DATA_TRUST_SQL, lambda w: [])),
+    Query("coverage", (COVERAGE,), _fixed(COVERAGE_SQL, _context_days)),
+    Query("dependency_risk", (DEPENDENCY_RISK,), _fixed(DEPENDENCY_RISK_SQL, lambda w: [])),
 )
 
 # Where "now" is for the report: the newest fact in the warehouse, so a report over a backfilled

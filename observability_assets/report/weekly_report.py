@@ -26,6 +26,7 @@ from pydantic import Field
 from observability_assets.assetkit.metadata import markdown_table, sparkline
 from observability_assets.report import data as rd
 from observability_assets.report.charts import Chart
+from observability_assets.report.code_health_sections import CODE_HEALTH_SECTION_BUILDERS
 from observability_assets.report.html import STATUS_MISSING, STATUS_OK, Section, render_page
 from observability_assets.report.recommendations import recommendations, recommendations_section
 from observability_assets.report.sections import (
@@ -82,7 +83,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def build_sections(data: rd.ReportData) -> list[Section]:
-    sections = [build(data) for build in SECTION_BUILDERS]
+    sections = [build(data) for build in (*SECTION_BUILDERS, *CODE_HEALTH_SECTION_BUILDERS)]
     return [*sections, recommendations_section(data, sections)]
 
 

@@ -24,6 +24,8 @@ SECTION_IDS = (
     "ci",
     "automation",
     "data-trust",
+    "coverage",
+    "advisories",
     "recommendations",
 )
 # Share of a chart's pixels in saturated colours below which it counts as blank.

@@ -327,6 +327,45 @@ def _data_trust() -> pd.DataFrame:
     return frame.assign(window_start=(AS_OF - timedelta(days=28)).date(), as_of=AS_OF)
 
 
+def _coverage(rng: np.random.Generator) -> pd.DataFrame:
+    """Default-branch coverage: acme/api holds 88 %, acme/web sinks under the 80 % floor."""
+    rows = []
+    for repo, level, slope in (("acme/api", 88.0, 0.0), ("acme/web", 82.0, -0.25)):
+        for back in range(20, -1, -1):
+            pct = level + slope * (20 - back) + float(rng.normal(0, 0.2))
+            rows.append(
+                {
+                    "repo": repo,
+                    "day": (AS_OF - timedelta(days=back)).date(),
+                    "head_sha": f"{len(rows):040x}",
+                    "line_coverage_pct": pct,
+                    "branch_coverage_pct": pct - 8,
+                    "line_change_points": slope,
+                    "biggest_drops": "src/billing.js -4.0" if slope else None,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _dependency_risk() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "repo": ["acme/api", "acme/web", "acme/web"],
+            "severity": ["high", "critical", "medium"],
+            "sla_days": [30, 7, 90],
+            "open_alerts": [1, 1, 2],
+            "fixable_open_alerts": [1, 1, 1],
+            "oldest_open_days": [3.0, 12.5, 40.0],
+            "mean_open_days": [3.0, 12.5, 25.0],
+            "sla_breaches": [0, 1, 0],
+            "fixed_alerts": [4, 2, 3],
+            "dismissed_alerts": [0, 0, 1],
+            "mean_days_to_fix": [2.5, 1.0, 9.0],
+            "as_of": [AS_OF] * 3,
+        }
+    )
+
+
 def build_report_warehouse(path: Path, seed: int = 3) -> Warehouse:
     rng = np.random.default_rng(seed)
     warehouse = Warehouse(path)
@@ -340,6 +379,8 @@ def build_report_warehouse(path: Path, seed: int = 3) -> Warehouse:
         "marts.cost_anomalies": anomalies,
         "marts.automation_kpis": _automation(rng),
         "marts.data_trust": _data_trust(),
+        "marts.coverage_daily": _coverage(rng),
+        "marts.dependency_risk": _dependency_risk(),
     }
     contract = {
         "raw.health_probes": _probes(rng),

@@ -225,8 +225,21 @@ def test_artifacts_belong_to_the_attempt_whose_window_holds_them(
 ) -> None:
     attempts = {(r["id"], r["run_attempt"]): r for r in org.run_attempts}
     by_artifact = truth.drop_duplicates("artifact_id").set_index("artifact_id")
-    assert len(by_artifact) == len(org.artifacts)
-    for artifact in org.artifacts:
+    junit = [a for a in org.artifacts if not org.coverage.owns(a["id"])]
+    assert len(by_artifact) == len(junit)
+    # Coverage artifacts (sim_coverage) too fall inside an attempt of their run, one per attempt.
+    coverage = org.coverage.truth_frame().drop_duplicates(["run_id", "run_attempt"])
+    assert len(coverage) == len(org.artifacts) - len(junit) > 0
+    for row in coverage.itertuples(index=False):
+        attempt = attempts[(row.run_id, row.run_attempt)]
+        artifact = next(
+            a
+            for a in org.artifacts[len(junit) :]
+            if a["workflow_run"]["id"] == row.run_id
+            and attempt["run_started_at"] <= a["created_at"] <= attempt["updated_at"]
+        )
+        assert artifact["name"] == "coverage-report"
+    for artifact in junit:
         row = by_artifact.loc[artifact["id"]]
         run = artifact["workflow_run"]
         assert (run["id"], run["head_sha"], run["head_branch"]) == (

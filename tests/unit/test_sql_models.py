@@ -45,6 +45,8 @@ EXPECTED_LINEAGE = {
     "staging/test_commit_outcomes": {"staging/stg_test_results", "staging/test_job_health"},
     "staging/test_cases": {"staging/stg_test_results"},
     "marts/flaky_history": {"marts/flaky_daily"},
+    "marts/coverage_daily": {"raw/coverage_files", "seeds/repo_default_branches"},
+    "marts/dependency_risk": {"raw/dependency_alerts", "seeds/advisory_slas"},
 }
 
 

@@ -1,0 +1,3 @@
+module example.com/shapes-go
+
+go 1.19

@@ -1,0 +1,10 @@
+const assert = require("assert");
+const { classify, area, clamp } = require("./src/geometry");
+const { toMetres } = require("./src/units");
+assert.strictEqual(classify(3), "triangle");
+assert.strictEqual(classify(5), "polygon");
+assert.strictEqual(area("square", 2), 4);
+assert.strictEqual(area("triangle", 2, 3), 3);
+assert.strictEqual(clamp(5, 0, 10), 5);
+assert.strictEqual(toMetres(2, "cm"), 0.02);
+console.log("ok");
