@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -32,7 +32,6 @@ from observability_assets.assetkit.metadata import column_schema
 from observability_assets.assetkit.partitions import DAILY
 from observability_assets.core.archives import ArchiveMember, iter_zip_reports
 from observability_assets.core.contract import COVERAGE_FILES
-from observability_assets.core.coverage import CoverageReport, is_report_name, merge_preferred, parse_reports
 from observability_assets.core.errors import Rejection
 from observability_assets.ingest.github_source import open_github, permanent_github_errors_fail_fast
 from observability_assets.ingest.junit_collect import (
@@ -45,6 +44,9 @@ from observability_assets.ingest.junit_collect import (
 from resources.github import GitHubResource
 from resources.paths import data_path
 from resources.warehouse import WarehouseResource
+
+if TYPE_CHECKING:
+    from observability_assets.core.coverage import CoverageReport
 
 ARTIFACT_SOURCE, LANDING_SOURCE = "coverage_artifact", "coverage_landing"
 DEFAULT_COVERAGE_ARTIFACTS = "*coverage*"
@@ -76,11 +78,11 @@ class RunKey:
 @dataclass
 class Collected:
     # Parsed reports per run attempt, each with its path inside the artifact or drop.
-    reports: dict[RunKey, list[tuple[str, CoverageReport]]] = field(default_factory=dict)
+    reports: "dict[RunKey, list[tuple[str, CoverageReport]]]" = field(default_factory=dict)
     rejections: list[Rejection] = field(default_factory=list)
     artifacts: int = 0
 
-    def add(self, key: RunKey, parsed: list[tuple[str, CoverageReport]]) -> None:
+    def add(self, key: RunKey, parsed: "list[tuple[str, CoverageReport]]") -> None:
         self.reports.setdefault(key, []).extend(parsed)
 
     @property
@@ -90,6 +92,9 @@ class Collected:
 
 def collect_artifacts(client: Any, contexts: list[RunContext], config: CoverageSourceConfig) -> Collected:
     """Coverage reports in the matching artifacts of the partition's runs."""
+    # Parsing pulls in core.junit's numpy and pyarrow: imported when an asset runs, not at load.
+    from observability_assets.core.coverage import parse_reports
+
     patterns = [p.strip() for p in config.artifact_patterns.split(",") if p.strip()]
     out = Collected()
     if not patterns:
@@ -120,6 +125,8 @@ def _archive_reports(zip_path: Path, label: str, rejections: list[Rejection]) ->
     Every member passes the archive's guards (zip-slip names, bombs, nested archives are reported
     whatever their name); only members named like a coverage report are parsed.
     """
+    from observability_assets.core.coverage import is_report_name
+
     for item in iter_zip_reports(zip_path, pattern="**", archive_name=label):
         if isinstance(item, ArchiveMember):
             if is_report_name(item.name):
@@ -132,6 +139,8 @@ def _archive_reports(zip_path: Path, label: str, rejections: list[Rejection]) ->
 
 def collect_landing(drops: list[LandingDrop]) -> Collected:
     """Coverage reports (and zips of them) in the day's landing drops."""
+    from observability_assets.core.coverage import is_report_name, parse_reports
+
     out = Collected()
     for drop in drops:
         data = drop.sidecar
@@ -163,6 +172,8 @@ def collect_landing(drops: list[LandingDrop]) -> Collected:
 def to_frame(*collections: Collected) -> Any:
     """One row per (run attempt, normalised file path) over every collection."""
     import pandas as pd
+
+    from observability_assets.core.coverage import merge_preferred
 
     rows = []
     for collected in collections:
