@@ -41,7 +41,7 @@ from observability_assets.core.flaky import (
     WindowSignals,
     decide,
 )
-from observability_assets.core.flaky_quality import measure
+from observability_assets.core.flaky_quality import frequency_bucket, measure
 from observability_assets.core.flaky_quarantine import (
     QuarantinedTest,
     quarantine_document,
@@ -491,19 +491,39 @@ def refresh_scores(warehouse: Warehouse) -> dict[str, Any]:
     return {"as_of": as_of, "by_status": {s: int(by_status.get(s, 0)) for s in STATUSES}, "top": top}
 
 
+# Distinct workflow runs per day between each test's first and last day in its window (skips
+# out): how often it runs, whatever the history the window could see.
+RUNS_PER_DAY_SQL = """
+SELECT
+    s.test_id,
+    COUNT(DISTINCT t.run_id) / (date_diff('day', MIN(t.partition_day), MAX(t.partition_day)) + 1)
+        AS runs_per_day
+FROM marts.flaky_scores AS s
+INNER JOIN staging.stg_test_results AS t
+    ON t.test_id = s.test_id AND t.partition_day >= s.window_start AND t.partition_day <= s.as_of
+WHERE t.outcome <> 'skipped'
+GROUP BY s.test_id, s.window_start, s.as_of
+"""
+
+
 def quality_against_labels(warehouse: Warehouse, labels: Mapping[str, Any]) -> dict[str, Any]:
     """Precision, recall and the acceptance checks of the warehouse's scores against `labels`."""
     with warehouse.read("flaky quality") as con:
         final = dict(con.execute("SELECT test_id, status FROM marts.flaky_scores").fetchall())
+        failures = dict(con.execute("SELECT test_id, failures FROM marts.flaky_scores").fetchall())
         flagged = con.execute(
             "SELECT test_id, as_of FROM marts.flaky_daily WHERE flagged OR status IN ('flaky', 'quarantined')"
         ).fetchall()
         ((as_of, window_days),) = con.execute(
             "SELECT max(as_of), max(window_days) FROM marts.flaky_scores"
         ).fetchall()
+        runs_per_day = dict(con.execute(RUNS_PER_DAY_SQL).fetchall())
     if as_of is None:
         raise ValueError("marts.flaky_scores is empty: score some days first")
-    return measure(final, flagged, labels, as_of=as_of, window_days=window_days).as_dict()
+    frequency = {test: frequency_bucket(float(rate)) for test, rate in runs_per_day.items()}
+    return measure(
+        final, flagged, labels, as_of=as_of, window_days=window_days, frequency=frequency, failures=failures
+    ).as_dict()
 
 
 # -- Dagster assets ----------------------------------------------------------------------------
@@ -689,6 +709,8 @@ def quality_metadata(quality: Mapping[str, Any]) -> dict[str, Any]:
             out[f"quality/{name}"] = dg.MetadataValue.int(value)
         elif isinstance(value, tuple | list):
             out[f"quality/{name}"] = dg.MetadataValue.json(list(value))
+        elif isinstance(value, dict):
+            out[f"quality/{name}"] = dg.MetadataValue.json(value)
         else:
             out[f"quality/{name}"] = dg.MetadataValue.text(str(value))
     return out

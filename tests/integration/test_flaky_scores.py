@@ -108,10 +108,14 @@ def test_infrastructure_failures_are_exactly_the_outage_jobs_that_ran_tests(scor
 
 
 def test_counts_match_the_simulators_truth_over_the_window(scored: SimpleNamespace) -> None:
-    window_start = pd.Timestamp(scored.last - timedelta(days=13))
+    # Each test's own window: 14 days, or the lookback for tests run fewer than 20 times in them.
+    starts = query(scored, "SELECT test_id, window_start FROM marts.flaky_scores").set_index("test_id")
     truth = truth_executions(scored)
     runs = scored.org.runs_frame().groupby("run_id")["created_at"].min()
+    window_start = truth.test_id.map(pd.to_datetime(starts.window_start))
     truth = truth[truth.run_id.map(runs).dt.normalize() >= window_start]
+    short = pd.Timestamp(scored.last - timedelta(days=13))
+    assert (pd.to_datetime(starts.window_start) == short).mean() > 0.8  # most tests run often
     failed = truth.outcome.isin(["failed", "error"])
     per_commit = truth.assign(failed=failed).groupby(["test_id", "head_sha"])["failed"].agg(["any", "all"])
     flaky_commits = (per_commit["any"] & ~per_commit["all"]).groupby("test_id").sum()
@@ -142,10 +146,12 @@ def test_flaky_tests_carry_evidence_commits_where_they_both_passed_and_failed(
     assert len(flagged) >= 10
     for row in flagged.itertuples():
         assert 1 <= len(row.evidence_shas) <= 10
-        # Each evidence commit failed; the flaky ones (at least one per test) also passed.
+        # Each evidence commit failed; on a flaky commit it also passed. A test run once a night is
+        # flagged on isolated failures instead (commits that only failed, between passing ones):
+        # several of them, never a single one.
         seen = [outcomes[(row.test_id, sha)] for sha in row.evidence_shas]
         assert all(s & {"failed", "error"} for s in seen)
-        assert any("passed" in s for s in seen)
+        assert any("passed" in s for s in seen) or len(seen) >= 2
         assert len(row.evidence_run_urls) > 0 and all(
             "/actions/runs/" in u and "/attempts/" not in u for u in row.evidence_run_urls
         )
@@ -161,6 +167,10 @@ def test_still_broken_tests_are_broken_from_their_breaking_commit(scored: Simple
     checked = 0
     for broken in scored.labels["broken_tests"]:
         row = scores.loc[label_id(broken)]
+        if broken.get("schedule") == "weekly" and row.status != "broken":
+            # One run a week: too few failing runs yet to call it broken, and never flaky.
+            assert row.status == "stable"
+            continue
         if broken["fix_sha"] is None:
             assert row.status == "broken"
             if date.fromisoformat(broken["start_at"][:10]) > window_start:
