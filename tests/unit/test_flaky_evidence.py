@@ -62,7 +62,9 @@ def _warehouse(history: str, every_days: int, same_commit_pairs: int = 0) -> duc
     return con
 
 
-def _decide(history: str, every_days: int = 1, same_commit_pairs: int = 0) -> tuple[WindowSignals, str, float]:
+def _decide(
+    history: str, every_days: int = 1, same_commit_pairs: int = 0
+) -> tuple[WindowSignals, str, float]:
     con = _warehouse(history, every_days, same_commit_pairs)
     signals = window_signals(con, AS_OF, POLICY)
     rows, _ = decide_day(signals, {}, AS_OF, POLICY)
@@ -71,26 +73,27 @@ def _decide(history: str, every_days: int = 1, same_commit_pairs: int = 0) -> tu
     return window, row["status"], row["p_deterministic"]
 
 
-NIGHTLY_FLAKY = "PPPFPPPPFPPPFPPFPPFP"[1:]  # 19 runs, 5 isolated failures (about 1 night in 4 to 6)
+NIGHTLY_FLAKY = "PPFPPPPFPPPFPPFPPFP"  # 19 nightly runs, 5 isolated failures (about 1 night in 4)
+P, F = "P", "F"
+
+# (case, history, days between builds, pairs of builds on one unchanged commit, expected statuses)
+CASES = [
+    ("5 isolated failures in 19 nightly runs", NIGHTLY_FLAKY, 1, 0, FLAGGED),
+    ("4 isolated failures in 12 weekly runs", "PPFPPFPPFPFP", 7, 0, FLAGGED),
+    ("3 isolated failures in 40 nightly runs", P * 10 + F + P * 12 + F + P * 9 + F + P * 6, 1, 0, FLAGGED),
+    ("2 isolated failures in 40 nightly runs", P * 10 + F + P * 20 + F + P * 8, 1, 0, (STABLE,)),
+    ("1 failure in 19 nightly runs: not enough evidence", P * 9 + F + P * 9, 1, 0, (STABLE,)),
+    ("6 failures in a row from a commit on: broken", P * 13 + F * 6, 1, 0, (BROKEN,)),
+    ("6 weekly failures in a row from a commit on: broken", P * 6 + F * 6, 7, 0, (BROKEN,)),
+    ("3 failures in a row from a commit on: not yet broken", P * 16 + F * 3, 1, 0, (STABLE,)),
+    ("broken for 5 nights, then fixed", P * 7 + F * 5 + P * 7, 1, 0, (STABLE,)),
+    ("two breakages fixed the next night in 60", P * 20 + "FP" + P * 20 + "FP" + P * 16, 1, 0, (STABLE,)),
+    ("passed and failed on an unchanged commit, twice", "PFFP" + P * 15, 1, 2, FLAGGED),
+    ("never failed", P * 19, 1, 0, (STABLE,)),
+]
 
 
-@pytest.mark.parametrize(
-    ("case", "history", "every_days", "same_commit_pairs", "expected"),
-    [
-        ("5 isolated failures in 19 nightly runs", NIGHTLY_FLAKY, 1, 0, FLAGGED),
-        ("4 isolated failures in 12 weekly runs", "PPFPPFPPFPFP", 7, 0, FLAGGED),
-        ("3 isolated failures in 40 nightly runs", "P" * 10 + "F" + "P" * 12 + "F" + "P" * 9 + "F" + "P" * 6,
-         1, 0, (STABLE,)),  # fmt: skip
-        ("1 failure in 19 nightly runs: not enough evidence", "P" * 9 + "F" + "P" * 9, 1, 0, (STABLE,)),
-        ("6 failures in a row from a commit on: broken", "P" * 13 + "F" * 6, 1, 0, (BROKEN,)),
-        ("3 failures in a row from a commit on: not flaky, not broken yet", "P" * 16 + "FFF", 1, 0, (STABLE,)),
-        ("broken for 5 nights, then fixed", "P" * 7 + "F" * 5 + "P" * 7, 1, 0, (STABLE,)),
-        ("two breakages fixed the next night in 60 builds", "P" * 20 + "FP" + "P" * 20 + "FP" + "P" * 16,
-         1, 0, (STABLE,)),  # fmt: skip
-        ("passed and failed on one unchanged commit, twice", "PFFP" + "P" * 15, 1, 2, FLAGGED),
-        ("never failed", "P" * 19, 1, 0, (STABLE,)),
-    ],
-)
+@pytest.mark.parametrize(("case", "history", "every_days", "same_commit_pairs", "expected"), CASES)
 def test_the_evidence_decides_at_any_run_frequency(case, history, every_days, same_commit_pairs, expected):
     window, status, p_value = _decide(history, every_days, same_commit_pairs)
     assert status in expected, (case, window, p_value)
@@ -98,6 +101,7 @@ def test_the_evidence_decides_at_any_run_frequency(case, history, every_days, sa
 
 def test_the_nightly_example_counts_breaks_and_recoveries_build_by_build():
     window, status, p_value = _decide(NIGHTLY_FLAKY)
+    assert len(NIGHTLY_FLAKY) == 19
     assert (window.runs, window.failures, window.isolated_failures) == (19, 5, 5)
     assert (window.pass_steps, window.breaks, window.fail_steps, window.recoveries) == (13, 5, 5, 5)
     # P(>= 5 breaks in 13 steps at 1 %) * P(>= 5 recoveries in 5 failing builds at 50 %)
@@ -120,11 +124,10 @@ def test_a_test_run_often_keeps_the_short_window():
     assert row["window_start"] == AS_OF - timedelta(days=POLICY.window_days - 1)
 
 
-@pytest.mark.parametrize(
-    ("successes", "trials", "probability"),
-    [(0, 10, 0.3), (1, 17, 0.01), (5, 13, 0.01), (4, 76, 0.01), (5, 5, 0.5), (3, 200, 0.01), (50, 100, 0.5),
-     (11, 10, 0.5)],  # fmt: skip
-)
+TAILS = [(0, 10, 0.3), (1, 17, 0.01), (5, 13, 0.01), (4, 76, 0.01), (5, 5, 0.5), (3, 200, 0.01)]
+
+
+@pytest.mark.parametrize(("successes", "trials", "probability"), [*TAILS, (50, 100, 0.5), (11, 10, 0.5)])
 def test_binomial_tail_is_exact(successes, trials, probability):
     from scipy.stats import binom
 
