@@ -23,8 +23,8 @@ Signals over the window, per test (infrastructure failures already left out):
   the breaks and recoveries seen under that hypothesis: how unlikely the observed alternation is
   if the test were deterministic. It counts builds, not days or executions, so it judges a test
   run once a week by the same rule as one run fifty times a day: five isolated failures in
-  nineteen nightly runs give about 1e-7, one failure in nineteen about 0.1, a test broken from a
-  commit on (one break, no recovery) about 0.2.
+  nineteen nightly runs give about 4e-9, one failure in nineteen about 0.08, a test broken from a
+  commit on (one break, no recovery) about 0.1.
 
 The window is `window_days` long; a test that ran fewer than `min_window_runs` times in it (a
 nightly or weekly suite) is judged over up to `lookback_days` instead, so rarely run tests bring
