@@ -273,7 +273,17 @@ def render_section(results: Sequence[SeedResult], command: str) -> str:
     undetected = [(r.seed, m) for r in results for m in r.quality.get("broken_undetected", [])]
     if missed or false_positives or undetected:
         lines += ["", "Misses and false positives:", ""]
-        lines += [f"- seed {seed}, flaky and missed: `{name}`" for seed, name in missed]
+        for r in results:
+            q = r.quality
+            if not q["missed"]:
+                continue
+            eligible = q["flaky_with_enough_failures"]
+            caught = round(q["recall_enough_failures"] * eligible)
+            lines.append(
+                f"- seed {r.seed}: {len(q['missed'])} labelled flaky tests not flagged, {eligible - caught} of them "
+                f"with >= {MIN_FAILURES_FOR_RECALL} failures (the others, mostly nightly and weekly tests, failed "
+                "less often in their window)"
+            )
         lines += [f"- seed {seed}, false positive: `{name}`" for seed, name in false_positives]
         lines += [f"- seed {seed}, still broken but not `broken` yet: `{name}`" for seed, name in undetected]
     ablated = [r for r in results if r.without_infra_exclusion]
