@@ -63,7 +63,7 @@ class FlakyPolicy:
     """Thresholds of the decision; `docs/quality.md` reports how the defaults score."""
 
     window_days: int = 14
-    lookback_days: int = 84  # how far back a test with few runs in the window is judged
+    lookback_days: int = 84  # how far back a test with few runs in the window is judged (never < window)
     min_window_runs: int = 20  # fewer executions than this in the window: look back further
     min_evidence: int = 2  # commits that both passed and failed: proof on their own
     significance: float = 1e-3  # flag when p_deterministic is at most this
@@ -81,8 +81,8 @@ class FlakyPolicy:
             raise ValueError("window_days must be at least 1")
         if not 0 <= self.clear_score <= self.flag_score <= 1:
             raise ValueError("need 0 <= clear_score <= flag_score <= 1 (hysteresis)")
-        if self.lookback_days < self.window_days or self.min_window_runs < 0:
-            raise ValueError("need lookback_days >= window_days and min_window_runs >= 0")
+        if self.lookback_days < 1 or self.min_window_runs < 0:
+            raise ValueError("need lookback_days >= 1 and min_window_runs >= 0")
         if self.min_evidence < 1 or self.clear_clean_runs < 0:
             raise ValueError("min_evidence must be >= 1, clear_clean_runs >= 0")
         if not 0 < self.significance < 1:

@@ -266,7 +266,7 @@ def window_signals(con: "duckdb.DuckDBPyConnection", as_of: date, policy: FlakyP
     """One row per test seen in its window ending at `as_of`, with the window's signals."""
     params = {
         "window_start": as_of - timedelta(days=policy.window_days - 1),
-        "lookback_start": as_of - timedelta(days=policy.lookback_days - 1),
+        "lookback_start": as_of - timedelta(days=max(policy.lookback_days, policy.window_days) - 1),
         "min_window_runs": policy.min_window_runs,
         "as_of": as_of,
     }
@@ -585,7 +585,7 @@ class FlakyDailyConfig(dg.Config):
     def policy(self) -> FlakyPolicy:
         return FlakyPolicy(
             window_days=self.window_days,
-            lookback_days=max(self.lookback_days, self.window_days),
+            lookback_days=self.lookback_days,
             min_window_runs=self.min_window_runs,
             min_evidence=self.min_evidence,
             significance=self.significance,

@@ -180,7 +180,7 @@ def test_broken_wins_over_a_flag_without_changing_it() -> None:
         {"significance": 0},
         {"significance": 1},
         {"break_rate": 0},
-        {"lookback_days": 7},  # shorter than the window
+        {"lookback_days": 0},
         {"broken_min_commits": 0},
     ],
 )
