@@ -15,6 +15,21 @@ Signals over the window, per test (infrastructure failures already left out):
   points at chance rather than code.
 * **failure rate**: failures per execution. The *score* is the part of it that is
   non-deterministic: failures on flaky commits and isolated failures, per execution counted.
+* **breaks and recoveries**: in the test's own sequence of default-branch commits, the steps from
+  a passing commit to a failing one (breaks) and back (recoveries). Under the hypothesis that the
+  code alone decides the outcome, a step between two builds breaks the test with a probability of
+  at most `break_rate` (someone's change broke it) and a failing build is fixed by the very next
+  one with a probability of at most `fix_rate`. `p_deterministic` is the joint binomial tail of
+  the breaks and recoveries seen under that hypothesis: how unlikely the observed alternation is
+  if the test were deterministic. It counts builds, not days or executions, so it judges a test
+  run once a week by the same rule as one run fifty times a day: five isolated failures in
+  nineteen nightly runs give about 4e-9, one failure in nineteen about 0.08, a test broken from a
+  commit on (one break, no recovery) about 0.1.
+
+The window is `window_days` long; a test that ran fewer than `min_window_runs` times in it (a
+nightly or weekly suite) is judged over up to `lookback_days` instead, so rarely run tests bring
+as many builds as the evidence needs. That count only chooses how far back to look: whether to
+flag is decided by the evidence.
 
 A test is **broken**, not flaky, when it fails deterministically from a commit on: its latest
 default-branch commits all failed, `broken_min_failures` executions or more (reruns and the
@@ -23,8 +38,9 @@ the time does that about once in 250 tries; a broken one does it from its first 
 three jobs with reruns, or after two or three commits otherwise.
 
 Flagging has hysteresis, so a test does not flap between flaky and stable: it is flagged when the
-score reaches `flag_score` with at least `min_evidence` flaky or isolated commits over at least
-`min_runs` executions, and cleared only when the score has fallen below the lower `clear_score`
+score reaches `flag_score` and the evidence rules out "deterministic" — at least `min_evidence`
+commits on which the same code both passed and failed, or `p_deterministic` at most
+`significance` — and cleared only when the score has fallen below the lower `clear_score`
 *and* the test has run `clear_clean_runs` times without failing since its last failure. A flagged
 test whose score has reached `quarantine_score` during the episode is quarantined (its CI may skip
 it or make it non-blocking) until it clears.
@@ -32,6 +48,7 @@ it or make it non-blocking) until it clears.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -46,8 +63,12 @@ class FlakyPolicy:
     """Thresholds of the decision; `docs/quality.md` reports how the defaults score."""
 
     window_days: int = 14
-    min_runs: int = 20
-    min_evidence: int = 2
+    lookback_days: int = 84  # how far back a test with few runs in the window is judged (never < window)
+    min_window_runs: int = 20  # fewer executions than this in the window: look back further
+    min_evidence: int = 2  # commits that both passed and failed: proof on their own
+    significance: float = 1e-3  # flag when p_deterministic is at most this
+    break_rate: float = 0.01  # deterministic: chance a step between two builds breaks the test
+    fix_rate: float = 0.5  # deterministic: chance a failing build is fixed by the next one
     flag_score: float = 0.01
     clear_score: float = 0.005
     clear_clean_runs: int = 30
@@ -60,8 +81,14 @@ class FlakyPolicy:
             raise ValueError("window_days must be at least 1")
         if not 0 <= self.clear_score <= self.flag_score <= 1:
             raise ValueError("need 0 <= clear_score <= flag_score <= 1 (hysteresis)")
-        if self.min_runs < 1 or self.min_evidence < 1 or self.clear_clean_runs < 0:
-            raise ValueError("min_runs and min_evidence must be >= 1, clear_clean_runs >= 0")
+        if self.lookback_days < 1 or self.min_window_runs < 0:
+            raise ValueError("need lookback_days >= 1 and min_window_runs >= 0")
+        if self.min_evidence < 1 or self.clear_clean_runs < 0:
+            raise ValueError("min_evidence must be >= 1, clear_clean_runs >= 0")
+        if not 0 < self.significance < 1:
+            raise ValueError("significance must be between 0 and 1 (exclusive)")
+        if not (0 < self.break_rate < 1 and 0 < self.fix_rate < 1):
+            raise ValueError("break_rate and fix_rate must be between 0 and 1 (exclusive)")
         if self.broken_min_commits < 1 or self.broken_min_failures < 1:
             raise ValueError("broken_min_commits and broken_min_failures must be >= 1")
 
@@ -78,6 +105,10 @@ class WindowSignals:
     clean_runs: int  # executions on commits built after the last failure (none failed)
     broken_commits: int = 0  # trailing default-branch commits that only failed
     broken_failures: int = 0  # failures on them
+    pass_steps: int = 0  # default-branch commits without a failure that have a next one
+    breaks: int = 0  # of those, followed by a commit with a failure
+    fail_steps: int = 0  # default-branch commits with a failure that have a next one
+    recoveries: int = 0  # of those, followed by a commit without one
 
 
 @dataclass(frozen=True)
@@ -97,6 +128,7 @@ class Decision:
     status: str
     score: float
     event: str | None  # FLAGGED_EVENT or CLEARED_EVENT on the day the flag changes, else None
+    p_deterministic: float = 1.0
 
 
 def score(signals: WindowSignals) -> float:
@@ -111,6 +143,33 @@ def evidence(signals: WindowSignals) -> int:
     return signals.flaky_commits + signals.isolated_failures
 
 
+def binomial_tail(successes: int, trials: int, probability: float) -> float:
+    """P(X >= successes) for X ~ Binomial(trials, probability), exactly."""
+    if successes <= 0:
+        return 1.0
+    if successes > trials:
+        return 0.0
+
+    def pmf(k: int) -> float:
+        return math.comb(trials, k) * probability**k * (1.0 - probability) ** (trials - k)
+
+    # Sum the shorter side: the upper tail is tiny exactly when the evidence matters.
+    if successes > trials * probability:
+        return min(1.0, sum(pmf(k) for k in range(successes, trials + 1)))
+    return max(0.0, 1.0 - sum(pmf(k) for k in range(successes)))
+
+
+def p_deterministic(signals: WindowSignals, policy: FlakyPolicy) -> float:
+    """How likely the breaks and recoveries seen are if the code alone decided the outcome.
+
+    Breaks and recoveries are counted as independent under that hypothesis (a change breaks the
+    test; a later change fixes it), so the joint tail is the product of the two binomial tails.
+    """
+    return binomial_tail(signals.breaks, signals.pass_steps, policy.break_rate) * binomial_tail(
+        signals.recoveries, signals.fail_steps, policy.fix_rate
+    )
+
+
 def is_broken(signals: WindowSignals, policy: FlakyPolicy) -> bool:
     """Fails deterministically from a commit on (the latest default-branch commits only failed)."""
     return (
@@ -120,10 +179,12 @@ def is_broken(signals: WindowSignals, policy: FlakyPolicy) -> bool:
 
 
 def should_flag(signals: WindowSignals, policy: FlakyPolicy) -> bool:
+    """Enough non-deterministic failures, and evidence that rules out a deterministic test."""
+    if score(signals) < policy.flag_score:
+        return False
     return (
-        signals.runs >= policy.min_runs
-        and evidence(signals) >= policy.min_evidence
-        and score(signals) >= policy.flag_score
+        signals.flaky_commits >= policy.min_evidence
+        or p_deterministic(signals, policy) <= policy.significance
     )
 
 
@@ -145,7 +206,7 @@ def decide(state: FlakyState, signals: WindowSignals, day: date, policy: FlakyPo
         event = CLEARED_EVENT
     if state.flagged and not state.quarantined and value >= policy.quarantine_score:
         state = replace(state, quarantined=True)
-    return Decision(state, status_of(state, signals, policy), value, event)
+    return Decision(state, status_of(state, signals, policy), value, event, p_deterministic(signals, policy))
 
 
 def status_of(state: FlakyState, signals: WindowSignals, policy: FlakyPolicy) -> str:

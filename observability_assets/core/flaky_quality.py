@@ -9,7 +9,7 @@ identity the ingestion gives the tests.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -33,9 +33,58 @@ class FlakyQuality:
     missed: tuple[str, ...]  # labelled flaky, not flagged at the end (classname::name)
     false_positives: tuple[str, ...]
     broken_undetected: tuple[str, ...] = ()  # still broken, status not broken (yet)
+    by_frequency: dict[str, dict[str, Any]] = field(default_factory=dict)  # see frequency_quality
+    # Flaky tests with MIN_FAILURES_FOR_RECALL failures or more in their final window (given failures)
+    flaky_with_enough_failures: int = 0
+    recall_enough_failures: float = 1.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+SEVERAL_A_DAY, DAILY, WEEKLY = "several a day", "daily", "weekly"
+FREQUENCIES = (SEVERAL_A_DAY, DAILY, WEEKLY)
+MIN_FAILURES_FOR_RECALL = 4  # recall by frequency counts flaky tests with this many failures or more
+
+
+def frequency_bucket(runs_per_day: float) -> str:
+    """How often a test runs: distinct workflow runs per day over its window."""
+    if runs_per_day >= 1.5:
+        return SEVERAL_A_DAY
+    if runs_per_day >= 0.4:
+        return DAILY
+    return WEEKLY
+
+
+def frequency_quality(
+    final_status: Mapping[str, str],
+    flaky_ids: set[str],
+    broken_ids: set[str],
+    ever_flagged: set[str],
+    frequency: Mapping[str, str],
+    failures: Mapping[str, int],
+) -> dict[str, dict[str, Any]]:
+    """Precision and recall per run frequency; recall over flaky tests with enough failures to judge."""
+    out: dict[str, dict[str, Any]] = {}
+    for bucket in FREQUENCIES:
+        tests = {t for t in final_status if frequency.get(t) == bucket}
+        flagged = {t for t in tests if final_status[t] in FLAGGED_STATUSES}
+        flaky = tests & flaky_ids
+        eligible = {t for t in flaky if failures.get(t, 0) >= MIN_FAILURES_FOR_RECALL}
+        true_positives = flagged & flaky
+        out[bucket] = {
+            "tests": len(tests),
+            "flaky_labelled": len(flaky),
+            "flaky_with_enough_failures": len(eligible),
+            "flagged": len(flagged),
+            "true_positives": len(true_positives),
+            "precision": len(true_positives) / len(flagged) if flagged else 1.0,
+            "recall_enough_failures": len(eligible & flagged) / len(eligible) if eligible else 1.0,
+            "recall_all": len(true_positives) / len(flaky) if flaky else 1.0,
+            "broken_labelled": len(tests & broken_ids),
+            "broken_ever_flagged": len(tests & broken_ids & ever_flagged),
+        }
+    return out
 
 
 def label_id(item: Mapping[str, Any]) -> str:
@@ -56,11 +105,15 @@ def measure(
     *,
     as_of: date,
     window_days: int,
+    frequency: Mapping[str, str] | None = None,
+    failures: Mapping[str, int] | None = None,
 ) -> FlakyQuality:
     """Precision and recall at `as_of`, plus the checks the acceptance criteria name.
 
     `final_status` maps test_id -> status for the tests in the final window; `flagged_days` holds
     (test_id, day) for every day a test was flagged (flaky, quarantined, or broken while flagged).
+    With `frequency` (test_id -> one of FREQUENCIES) and `failures` (test_id -> failures in its
+    final window) the figures are also broken down by run frequency.
     """
     flaky = {label_id(t): t for t in labels["flaky_tests"]}
     broken = {label_id(t): t for t in labels["broken_tests"]}
@@ -80,6 +133,7 @@ def measure(
         first = date.fromisoformat(outage["day"])
         last = first + timedelta(days=window_days - 1)
         outage_false = {t for t in false_flags if any(first <= d <= last for d in ever[t])}
+    eligible = {t for t in relevant if (failures or {}).get(t, 0) >= MIN_FAILURES_FOR_RECALL}
     names = {**{t: _name(i) for t, i in flaky.items()}, **{t: _name(i) for t, i in broken.items()}}
     return FlakyQuality(
         as_of=as_of.isoformat(),
@@ -97,4 +151,11 @@ def measure(
         missed=tuple(sorted(names[t] for t in relevant - flagged_now)),
         false_positives=tuple(sorted(names.get(t, t) for t in flagged_now - relevant)),
         broken_undetected=tuple(sorted(names[t] for t in still_broken if final_status.get(t) != BROKEN)),
+        flaky_with_enough_failures=len(eligible),
+        recall_enough_failures=len(eligible & flagged_now) / len(eligible) if eligible else 1.0,
+        by_frequency=(
+            frequency_quality(final_status, set(flaky), set(broken), set(ever), frequency, failures or {})
+            if frequency is not None
+            else {}
+        ),
     )

@@ -20,6 +20,7 @@ from observability_assets.demo.sim_faults import (
     OrgFaults,
     RepoFaults,
 )
+from observability_assets.demo.sim_nightly import ScheduledSuite
 from observability_assets.demo.sim_plan import CI, DAY_S, NIGHTLY, RELEASE, RepoPlan
 from observability_assets.demo.sim_tests import (
     ASSERT,
@@ -226,6 +227,7 @@ class _Context:
     effective: np.ndarray  # per commit
     build_median_s: float
     macos_matrix: bool
+    scheduled: ScheduledSuite | None = None  # nightly/weekly-only tests (sim_nightly)
 
 
 def execute_repo(
@@ -238,6 +240,7 @@ def execute_repo(
     org: OrgFaults,
     start_s: int,
     rng: np.random.Generator,
+    scheduled: ScheduledSuite | None = None,
 ) -> RepoExecution:
     ctx = _Context(
         repo_name=repo_name,
@@ -251,6 +254,7 @@ def execute_repo(
         effective=plan.commits.effective_position(),
         build_median_s=float(rng.uniform(180, 420)),
         macos_matrix="mobile" in repo_name or "ios" in repo_name,
+        scheduled=scheduled,
     )
     out = RepoExecution()
     created = np.asarray(plan.runs.created, dtype=np.int64)
@@ -269,10 +273,12 @@ def _reruns(ctx: _Context, out: RepoExecution, failed: list[int]) -> list[tuple[
     failed = [a for a in failed if out.att_number[a] < _MAX_ATTEMPTS]
     draws = rng.random(len(failed))
     delays = np.exp(np.log(1500.0) + 1.2 * rng.standard_normal(len(failed))).clip(60, 30 * 3600)
+    # With scheduled-only suites nobody re-runs a failed schedule (sim_nightly): no retries.
+    no_rerun = NIGHTLY if ctx.scheduled is not None else None
     return [
         (out.att_run[a], out.att_number[a] + 1, out.att_updated[a] + int(delay))
         for a, u, delay in zip(failed, draws, delays, strict=True)
-        if u < _RERUN_PROBABILITY[out.att_number[a]]
+        if u < _RERUN_PROBABILITY[out.att_number[a]] and ctx.plan.runs.workflow[out.att_run[a]] != no_rerun
     ]
 
 
@@ -340,6 +346,13 @@ def _run_pass(ctx: _Context, out: RepoExecution, pending: list[tuple[int, int, i
         windows = np.array([templates[i].runner_os == WINDOWS for i in live], dtype=bool)
         os_factor = np.array([_TEST_SLOWDOWN[templates[i].runner_os] for i in live])
         reason, fails, times = _test_outcomes(ctx, commits[live], windows, hit[live], os_factor)
+        if ctx.scheduled is not None:
+            reason, fails, times = ctx.scheduled.append_outcomes(
+                reason, fails, times,
+                workflows=[ctx.plan.runs.workflow[r] for r in runs[live].tolist()],
+                created=np.asarray(ctx.plan.runs.created, dtype=np.int64)[runs[live]],
+                effective=ctx.effective[commits[live]], outage=hit[live], os_factor=os_factor,
+            )  # fmt: skip
         out.reason.append(reason)
         out.fails.append(fails)
         out.time_s.append(times)

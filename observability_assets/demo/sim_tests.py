@@ -7,7 +7,7 @@ carries the awkward names real suites have: parametrised ids with brackets and q
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -63,6 +63,7 @@ class TestCatalogue:
     always_skipped: np.ndarray  # bool, skipped on every platform
     skipped_on_windows: np.ndarray  # bool
     awkward: dict[str, int]  # role -> test index, e.g. "quoted_param", "duplicate_a"
+    schedule_only: dict[int, str] = field(default_factory=dict)  # test index -> schedule (sim_nightly)
 
     def __len__(self) -> int:
         return len(self.name)
@@ -364,6 +365,8 @@ def _infra_text(catalogue: TestCatalogue, test: int) -> FailureText:
 
 
 def skip_message(catalogue: TestCatalogue, test: int) -> str:
+    if schedule := catalogue.schedule_only.get(test):
+        return f"runs in the {schedule} schedule only"
     if catalogue.always_skipped[test]:
         return "requires a GPU runner"
     return "not supported on Windows (path separators)"

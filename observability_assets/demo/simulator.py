@@ -54,6 +54,7 @@ from observability_assets.demo.sim_faults import (
     plan_org_faults,
     plan_repo_faults,
 )
+from observability_assets.demo.sim_nightly import ScheduledSuite, plan_scheduled_suite
 from observability_assets.demo.sim_plan import (
     CI,
     DAY_S,
@@ -89,6 +90,7 @@ class OrgSpec:
     busy_days: tuple[tuple[str, int, int], ...] = ()  # (repo, day index, exact number of runs)
     inject_ground_truth: bool = True  # flaky/broken tests, outage, duration steps, cost spikes
     plant_secrets: bool = True  # secrets and personal data in failure texts (sim_secrets)
+    scheduled_suites: bool = True  # nightly/weekly-only tests, schedules never re-run (sim_nightly)
 
     def __post_init__(self) -> None:
         if not self.repos or len(set(self.repos)) != len(self.repos):
@@ -119,6 +121,7 @@ class _Repo:
     plan: RepoPlan
     faults: RepoFaults
     exe: RepoExecution
+    scheduled: ScheduledSuite | None = None
     run_offset: int = 0
     attempt_offset: int = 0
     job_offset: int = 0
@@ -176,6 +179,10 @@ class Organisation:
             inject=spec.inject_ground_truth,
             rng=stream(_FAULT_STREAM),
         )
+        scheduled = None
+        if spec.inject_ground_truth and spec.scheduled_suites:
+            scheduled = plan_scheduled_suite(seed=spec.seed, repo_name=name, catalogue=catalogue, plan=plan,
+                                             start_s=self._start_s, days=spec.days)  # fmt: skip
         exe = execute_repo(
             full_name=full_name,
             repo_name=name,
@@ -185,6 +192,7 @@ class Organisation:
             org=self._faults,
             start_s=self._start_s,
             rng=stream(_EXEC_STREAM),
+            scheduled=scheduled,
         )
         return _Repo(
             index,
@@ -192,10 +200,11 @@ class Organisation:
             full_name,
             700_000_000 + 7919 * index + key % 1000,
             dialect,
-            catalogue,
+            scheduled.catalogue if scheduled else catalogue,
             plan,
             faults,
             exe,
+            scheduled,
         )
 
     def _index(self) -> None:
@@ -731,8 +740,22 @@ class Organisation:
                 {**self._test_ref(repo, t), "failure_probability": p}
                 for repo in self._repos
                 for t, p in sorted(repo.faults.flaky.items())
+            ]
+            + [
+                {
+                    **self._test_ref(repo, t.test),
+                    "failure_probability": t.failure_probability,
+                    "schedule": t.schedule,
+                }
+                for repo in self._repos
+                for t in (repo.scheduled.flaky if repo.scheduled else ())
             ],
-            "broken_tests": [self._broken_label(repo, b) for repo in self._repos for b in repo.faults.broken],
+            "broken_tests": [self._broken_label(repo, b) for repo in self._repos for b in repo.faults.broken]
+            + [
+                {**self._broken_label(repo, t), "schedule": t.schedule}
+                for repo in self._repos
+                for t in (repo.scheduled.broken if repo.scheduled else ())
+            ],
             "commit_failures": [
                 {
                     **self._test_ref(repo, t),

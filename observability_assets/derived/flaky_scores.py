@@ -41,7 +41,7 @@ from observability_assets.core.flaky import (
     WindowSignals,
     decide,
 )
-from observability_assets.core.flaky_quality import measure
+from observability_assets.core.flaky_quality import frequency_bucket, measure
 from observability_assets.core.flaky_quarantine import (
     QuarantinedTest,
     quarantine_document,
@@ -77,14 +77,39 @@ def window_days_from_env(environ: Mapping[str, str] = os.environ) -> int:
     return days
 
 
-# One statement per evaluated day; parameters $window_start and $as_of (DATEs, both inclusive).
+# One statement per evaluated day; parameters $window_start, $lookback_start and $as_of (DATEs,
+# inclusive) and $min_window_runs. A test that ran fewer than $min_window_runs times since
+# $window_start (a nightly or weekly suite) is judged over the longer lookback instead.
 # DuckDB-only: LIST(... ORDER BY ...) FILTER and list slicing build the evidence lists (Spark:
 # collect_list over a sorted subquery; Trino: array_agg ... ORDER BY); ARG_MIN is min_by elsewhere.
 WINDOW_SQL = """
-WITH window_rows AS (
-    SELECT *
+WITH recent AS (
+    SELECT test_id, SUM(executions) AS recent_runs
     FROM staging.test_commit_outcomes
     WHERE partition_day >= $window_start AND partition_day <= $as_of
+    GROUP BY test_id
+),
+
+rare AS (
+    -- Tests run too seldom for the window to hold the evidence: seen in the lookback, but fewer
+    -- than $min_window_runs executions in the window.
+    SELECT o.test_id
+    FROM staging.test_commit_outcomes AS o
+    LEFT JOIN recent AS r ON r.test_id = o.test_id
+    WHERE o.partition_day >= $lookback_start AND o.partition_day < $window_start
+        AND COALESCE(r.recent_runs, 0) < $min_window_runs
+    GROUP BY o.test_id
+),
+
+window_rows AS (
+    SELECT o.*, $window_start AS window_start
+    FROM staging.test_commit_outcomes AS o
+    WHERE o.partition_day >= $window_start AND o.partition_day <= $as_of
+    UNION ALL
+    SELECT o.*, $lookback_start AS window_start
+    FROM staging.test_commit_outcomes AS o
+    INNER JOIN rare AS r ON r.test_id = o.test_id
+    WHERE o.partition_day >= $lookback_start AND o.partition_day < $window_start
 ),
 
 tests AS (
@@ -92,6 +117,7 @@ tests AS (
         test_id,
         SUM(executions) AS runs,
         SUM(executions - passes) AS failures,
+        MIN(window_start) AS window_start,
         MAX(last_run_id) AS last_run_id,
         MAX(last_failed_run_id) AS last_failed_run_id
     FROM window_rows
@@ -107,7 +133,8 @@ names AS (
         ARG_MAX(test_name, partition_day) AS test_name,
         ARG_MAX(file, partition_day) AS file
     FROM staging.test_cases
-    WHERE partition_day >= $window_start AND partition_day <= $as_of
+    WHERE partition_day >= $lookback_start AND partition_day <= $as_of
+        AND test_id IN (SELECT test_id FROM tests)
     GROUP BY test_id
 ),
 
@@ -149,6 +176,11 @@ transitions AS (
         test_id,
         COUNT(*) AS default_commits,
         COUNT(CASE WHEN failed <> previous_failed THEN 1 END) AS flips,
+        -- Steps to the next commit: what "deterministic" is tested against (core.flaky).
+        COUNT(CASE WHEN NOT failed AND next_failed IS NOT NULL THEN 1 END) AS pass_steps,
+        COUNT(CASE WHEN NOT failed AND next_failed THEN 1 END) AS breaks,
+        COUNT(CASE WHEN failed AND next_failed IS NOT NULL THEN 1 END) AS fail_steps,
+        COUNT(CASE WHEN failed AND NOT next_failed THEN 1 END) AS recoveries,
         -- The last default-branch commit the test did not only fail on; a broken streak follows it.
         MAX(CASE WHEN NOT failed_only THEN last_default_run_id END) AS last_healthy_run_id
     FROM default_sequence
@@ -211,6 +243,11 @@ SELECT
     CAST(COALESCE(f.broken_commits, 0) AS BIGINT) AS broken_commits,
     CAST(COALESCE(f.broken_failures, 0) AS BIGINT) AS broken_failures,
     f.broken_since_sha,
+    CAST(COALESCE(r.pass_steps, 0) AS BIGINT) AS pass_steps,
+    CAST(COALESCE(r.breaks, 0) AS BIGINT) AS breaks,
+    CAST(COALESCE(r.fail_steps, 0) AS BIGINT) AS fail_steps,
+    CAST(COALESCE(r.recoveries, 0) AS BIGINT) AS recoveries,
+    t.window_start,
     t.last_run_id,
     f.evidence_shas[1:10] AS evidence_shas,
     f.evidence_failed_run_ids[1:10] AS evidence_failed_run_ids,
@@ -225,10 +262,15 @@ ORDER BY n.repo, t.test_id
 _SIGNAL_FIELDS = [f.name for f in fields(WindowSignals)]
 
 
-def window_signals(con: "duckdb.DuckDBPyConnection", as_of: date, window_days: int) -> "pa.Table":
-    """One row per test seen in (as_of - window_days, as_of], with the window's signals."""
-    start = as_of - timedelta(days=window_days - 1)
-    return con.sql(WINDOW_SQL, params={"window_start": start, "as_of": as_of}).to_arrow_table()
+def window_signals(con: "duckdb.DuckDBPyConnection", as_of: date, policy: FlakyPolicy) -> "pa.Table":
+    """One row per test seen in its window ending at `as_of`, with the window's signals."""
+    params = {
+        "window_start": as_of - timedelta(days=policy.window_days - 1),
+        "lookback_start": as_of - timedelta(days=max(policy.lookback_days, policy.window_days) - 1),
+        "min_window_runs": policy.min_window_runs,
+        "as_of": as_of,
+    }
+    return con.sql(WINDOW_SQL, params=params).to_arrow_table()
 
 
 def load_states(
@@ -269,6 +311,7 @@ def decide_day(
         next_states[key] = state = decision.state
         for name, value in (
             ("score", decision.score),
+            ("p_deterministic", decision.p_deterministic),
             ("status", decision.status),
             ("flagged", state.flagged),
             ("quarantined", state.quarantined),
@@ -292,6 +335,7 @@ def _decision_types() -> dict[str, Any]:
 
     return {
         "score": pa.float64(),
+        "p_deterministic": pa.float64(),
         "status": pa.string(),
         "flagged": pa.bool_(),
         "quarantined": pa.bool_(),
@@ -319,7 +363,7 @@ def score_days(
     day = first
     while day <= last:
         with warehouse.read(f"flaky window {day}") as con:
-            signals = window_signals(con, day, policy.window_days)
+            signals = window_signals(con, day, policy)
         table, states = decide_day(signals, states, day, policy)
         tables.append(table)
         day += timedelta(days=1)
@@ -404,6 +448,7 @@ SELECT
     d.flip_rate,
     d.clean_runs,
     d.score,
+    d.p_deterministic,
     d.status,
     d.broken_since_sha,
     d.flagged_since,
@@ -414,6 +459,7 @@ SELECT
     r.updated_at AS last_seen_at,
     d.as_of,
     d.window_days,
+    d.window_start,
     CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP) AS computed_at
 FROM latest AS d
 LEFT JOIN runs AS r ON r.repo = d.repo AND r.run_id = d.last_run_id
@@ -445,19 +491,39 @@ def refresh_scores(warehouse: Warehouse) -> dict[str, Any]:
     return {"as_of": as_of, "by_status": {s: int(by_status.get(s, 0)) for s in STATUSES}, "top": top}
 
 
+# Distinct workflow runs per day between each test's first and last day in its window (skips
+# out): how often it runs, whatever the history the window could see.
+RUNS_PER_DAY_SQL = """
+SELECT
+    s.test_id,
+    COUNT(DISTINCT t.run_id) / (date_diff('day', MIN(t.partition_day), MAX(t.partition_day)) + 1)
+        AS runs_per_day
+FROM marts.flaky_scores AS s
+INNER JOIN staging.stg_test_results AS t
+    ON t.test_id = s.test_id AND t.partition_day >= s.window_start AND t.partition_day <= s.as_of
+WHERE t.outcome <> 'skipped'
+GROUP BY s.test_id, s.window_start, s.as_of
+"""
+
+
 def quality_against_labels(warehouse: Warehouse, labels: Mapping[str, Any]) -> dict[str, Any]:
     """Precision, recall and the acceptance checks of the warehouse's scores against `labels`."""
     with warehouse.read("flaky quality") as con:
         final = dict(con.execute("SELECT test_id, status FROM marts.flaky_scores").fetchall())
+        failures = dict(con.execute("SELECT test_id, failures FROM marts.flaky_scores").fetchall())
         flagged = con.execute(
             "SELECT test_id, as_of FROM marts.flaky_daily WHERE flagged OR status IN ('flaky', 'quarantined')"
         ).fetchall()
         ((as_of, window_days),) = con.execute(
             "SELECT max(as_of), max(window_days) FROM marts.flaky_scores"
         ).fetchall()
+        runs_per_day = dict(con.execute(RUNS_PER_DAY_SQL).fetchall())
     if as_of is None:
         raise ValueError("marts.flaky_scores is empty: score some days first")
-    return measure(final, flagged, labels, as_of=as_of, window_days=window_days).as_dict()
+    frequency = {test: frequency_bucket(float(rate)) for test, rate in runs_per_day.items()}
+    return measure(
+        final, flagged, labels, as_of=as_of, window_days=window_days, frequency=frequency, failures=failures
+    ).as_dict()
 
 
 # -- Dagster assets ----------------------------------------------------------------------------
@@ -469,11 +535,36 @@ class FlakyDailyConfig(dg.Config):
     window_days: int = Field(
         default=window_days_from_env(), ge=1, le=365, description=f"Sliding window (env {WINDOW_ENV})."
     )
-    min_runs: int = Field(default=FlakyPolicy.min_runs, ge=1, description="Executions needed to flag.")
+    lookback_days: int = Field(
+        default=FlakyPolicy.lookback_days,
+        ge=1,
+        le=730,
+        description="How far back a test with few executions in the window is judged.",
+    )
+    min_window_runs: int = Field(
+        default=FlakyPolicy.min_window_runs,
+        ge=0,
+        description="Executions in the window below which a test is judged over the lookback.",
+    )
     min_evidence: int = Field(
         default=FlakyPolicy.min_evidence,
         ge=1,
-        description="Flaky commits plus isolated failures needed to flag.",
+        description="Commits that both passed and failed that flag on their own.",
+    )
+    significance: float = Field(
+        default=FlakyPolicy.significance,
+        gt=0,
+        lt=1,
+        description="Flag when p_deterministic (breaks and recoveries if the code decided) is at most this.",
+    )
+    break_rate: float = Field(
+        default=FlakyPolicy.break_rate,
+        gt=0,
+        lt=1,
+        description="Deterministic: chance a build step breaks it.",
+    )
+    fix_rate: float = Field(
+        default=FlakyPolicy.fix_rate, gt=0, lt=1, description="Deterministic: chance the next build fixes it."
     )
     flag_score: float = Field(default=FlakyPolicy.flag_score, ge=0, le=1, description="Score that flags.")
     clear_score: float = Field(
@@ -494,8 +585,12 @@ class FlakyDailyConfig(dg.Config):
     def policy(self) -> FlakyPolicy:
         return FlakyPolicy(
             window_days=self.window_days,
-            min_runs=self.min_runs,
+            lookback_days=self.lookback_days,
+            min_window_runs=self.min_window_runs,
             min_evidence=self.min_evidence,
+            significance=self.significance,
+            break_rate=self.break_rate,
+            fix_rate=self.fix_rate,
             flag_score=self.flag_score,
             clear_score=self.clear_score,
             clear_clean_runs=self.clear_clean_runs,
@@ -614,6 +709,8 @@ def quality_metadata(quality: Mapping[str, Any]) -> dict[str, Any]:
             out[f"quality/{name}"] = dg.MetadataValue.int(value)
         elif isinstance(value, tuple | list):
             out[f"quality/{name}"] = dg.MetadataValue.json(list(value))
+        elif isinstance(value, dict):
+            out[f"quality/{name}"] = dg.MetadataValue.json(value)
         else:
             out[f"quality/{name}"] = dg.MetadataValue.text(str(value))
     return out

@@ -74,10 +74,37 @@ def test_quality_on_the_demo_organisation_meets_the_acceptance_goals(scored: Sim
     quality = scores_quality(scored.result)
     assert quality["flaky_labelled"] >= 10
     assert quality["precision"] >= PRECISION_GOAL
-    assert quality["recall"] >= RECALL_GOAL
+    assert quality["flaky_with_enough_failures"] >= 10
+    assert quality["recall_enough_failures"] >= RECALL_GOAL
     assert quality["broken_flagged_flaky"] == 0
     assert quality["outage_false_flags"] == 0
-    assert quality["still_broken"] > 0 and quality["broken_detected"] == quality["still_broken"]
+    # A weekly test broken in the last weeks has failed too few times yet (4 runs in 28 days).
+    weekly = sum(
+        b.get("schedule") == "weekly" and b["fix_sha"] is None for b in scored.labels["broken_tests"]
+    )
+    assert quality["still_broken"] > 0
+    assert quality["still_broken"] - weekly <= quality["broken_detected"] <= quality["still_broken"]
+
+
+def test_quality_by_run_frequency_on_the_demo_organisation(scored: SimpleNamespace) -> None:
+    """Tests run several times a day, nightly-only and weekly-only ones, each judged by its own runs.
+
+    28 days hold 28 nightly runs but only 4 weekly ones: a weekly flaky test rarely fails four
+    times in them, so weekly recall is held over the tests that did (none may have).
+    """
+    by_frequency = scores_quality(scored.result)["by_frequency"]
+    assert set(by_frequency) == {"several a day", "daily", "weekly"}
+    several, daily, weekly = (by_frequency[b] for b in ("several a day", "daily", "weekly"))
+    # 4 of the 5 repositories have 10 nightly and 10 weekly tests; the rest run on every push.
+    assert (daily["tests"], weekly["tests"]) == (40, 40) and several["tests"] > 300
+    assert several["flaky_with_enough_failures"] >= 8 and daily["flaky_with_enough_failures"] >= 5
+    flagged = sum(v["flagged"] for v in by_frequency.values())
+    true_positives = sum(v["true_positives"] for v in by_frequency.values())
+    assert true_positives / flagged >= PRECISION_GOAL
+    for bucket in (several, daily, weekly):
+        assert bucket["recall_enough_failures"] >= RECALL_GOAL, by_frequency
+        assert bucket["broken_ever_flagged"] == 0
+    assert daily["broken_labelled"] == 4 and weekly["broken_labelled"] == 4
 
 
 def test_every_asset_check_passes(scored: SimpleNamespace) -> None:
@@ -108,10 +135,14 @@ def test_infrastructure_failures_are_exactly_the_outage_jobs_that_ran_tests(scor
 
 
 def test_counts_match_the_simulators_truth_over_the_window(scored: SimpleNamespace) -> None:
-    window_start = pd.Timestamp(scored.last - timedelta(days=13))
+    # Each test's own window: 14 days, or the lookback for tests run fewer than 20 times in them.
+    starts = query(scored, "SELECT test_id, window_start FROM marts.flaky_scores").set_index("test_id")
     truth = truth_executions(scored)
     runs = scored.org.runs_frame().groupby("run_id")["created_at"].min()
+    window_start = truth.test_id.map(pd.to_datetime(starts.window_start))
     truth = truth[truth.run_id.map(runs).dt.normalize() >= window_start]
+    short = pd.Timestamp(scored.last - timedelta(days=13))
+    assert (pd.to_datetime(starts.window_start) == short).mean() > 0.8  # most tests run often
     failed = truth.outcome.isin(["failed", "error"])
     per_commit = truth.assign(failed=failed).groupby(["test_id", "head_sha"])["failed"].agg(["any", "all"])
     flaky_commits = (per_commit["any"] & ~per_commit["all"]).groupby("test_id").sum()
@@ -142,10 +173,12 @@ def test_flaky_tests_carry_evidence_commits_where_they_both_passed_and_failed(
     assert len(flagged) >= 10
     for row in flagged.itertuples():
         assert 1 <= len(row.evidence_shas) <= 10
-        # Each evidence commit failed; the flaky ones (at least one per test) also passed.
+        # Each evidence commit failed; on a flaky commit it also passed. A test run once a night is
+        # flagged on isolated failures instead (commits that only failed, between passing ones):
+        # several of them, never a single one.
         seen = [outcomes[(row.test_id, sha)] for sha in row.evidence_shas]
         assert all(s & {"failed", "error"} for s in seen)
-        assert any("passed" in s for s in seen)
+        assert any("passed" in s for s in seen) or len(seen) >= 2
         assert len(row.evidence_run_urls) > 0 and all(
             "/actions/runs/" in u and "/attempts/" not in u for u in row.evidence_run_urls
         )
@@ -161,9 +194,15 @@ def test_still_broken_tests_are_broken_from_their_breaking_commit(scored: Simple
     checked = 0
     for broken in scored.labels["broken_tests"]:
         row = scores.loc[label_id(broken)]
+        if broken.get("schedule") == "weekly" and row.status != "broken":
+            # One run a week: too few failing runs yet to call it broken, and never flaky.
+            assert row.status == "stable"
+            continue
         if broken["fix_sha"] is None:
             assert row.status == "broken"
-            if date.fromisoformat(broken["start_at"][:10]) > window_start:
+            # A schedule builds the tip of main once a night: its streak starts at the first
+            # nightly build containing the breaking commit, not at the commit itself.
+            if date.fromisoformat(broken["start_at"][:10]) > window_start and "schedule" not in broken:
                 assert row.broken_since_sha == broken["start_sha"]
                 checked += 1
         else:
@@ -206,7 +245,8 @@ def test_history_keeps_one_open_episode_per_flagged_test(scored: SimpleNamespace
         episode = open_episodes.loc[row.test_id]
         assert episode.flagged_on == row.flagged_since
         assert episode.days_flagged == (scored.last - row.flagged_since.date()).days + 1
-        assert len(episode.flag_evidence_shas) >= 2
+        # Two flaky commits, or isolated failures in an alternation unlikely for a deterministic test.
+        assert len(episode.flag_evidence_shas) >= 1
 
 
 def test_awkward_names_reach_the_scores_with_distinct_identities(scored: SimpleNamespace) -> None:

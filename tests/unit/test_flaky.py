@@ -85,15 +85,18 @@ def test_score_is_the_share_of_nondeterministic_failures(window, expected_score,
         (signals(runs=200, failures=4, flaky_commits=3), FLAKY),  # score 0.02, 3 commits
         (signals(runs=200, failures=2, flaky_commits=2), FLAKY),  # exactly the thresholds
         (signals(runs=200, failures=1, flaky_commits=1), STABLE),  # one flip is not enough evidence
-        (signals(runs=19, failures=5, flaky_commits=4), STABLE),  # too few runs to judge
+        # Few runs are no reason to wait: four commits that both passed and failed are proof.
+        (signals(runs=19, failures=5, flaky_commits=4), QUARANTINED),
+        (signals(runs=19, failures=1, isolated=1), STABLE),  # one lone failure is not evidence
         (signals(runs=1000, failures=5, flaky_commits=3), STABLE),  # score 0.005 < flag_score
         (signals(runs=200, failures=40, nondeterministic=0, broken_commits=10, broken_failures=40), BROKEN),
     ],
 )
-def test_flagging_needs_score_evidence_and_runs(window: WindowSignals, status: str) -> None:
+def test_flagging_needs_score_and_evidence(window: WindowSignals, status: str) -> None:
     decision = decide(FlakyState(), window, DAY, POLICY)
-    assert decision.state.flagged is (status == FLAKY)
-    assert decision.event == (FLAGGED_EVENT if status == FLAKY else None)
+    flagged = status in (FLAKY, QUARANTINED)
+    assert decision.state.flagged is flagged
+    assert decision.event == (FLAGGED_EVENT if flagged else None)
     assert decision.status == status
 
 
@@ -174,7 +177,10 @@ def test_broken_wins_over_a_flag_without_changing_it() -> None:
     [
         {"window_days": 0},
         {"flag_score": 0.01, "clear_score": 0.02},
-        {"min_runs": 0},
+        {"significance": 0},
+        {"significance": 1},
+        {"break_rate": 0},
+        {"lookback_days": 0},
         {"broken_min_commits": 0},
     ],
 )
