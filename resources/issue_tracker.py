@@ -14,9 +14,21 @@ search, which is eventually consistent (a new issue can be missing from it for m
   so an issue whose row was lost (a crash after the POST, a rebuilt warehouse) is adopted, not
   duplicated. A claim older than `claim_timeout_s` is reconciled the same way.
 
-At most `max_new_per_tick` issues are created per call; the rest wait as `queued` rows for the
-next tick. More than `storm_threshold` new findings at once become one summary issue per
-repository instead (a storm guard). Issues not seen for `close_after_clean_days` are closed.
+At most `max_new_per_tick` issues are created per call; the rest wait as `queued` rows and later
+calls drain the queue, oldest first, whether or not the findings are seen again: nothing is
+dropped. More than `storm_threshold` new findings at once (a storm guard) open one summary issue
+per repository at once, listing them; each finding still gets its own issue from the queue (so
+every finding has exactly one issue of its own, found by its fingerprint), and the summary closes
+once none of its findings waits any more. A storm delays issues, it never swallows them.
+
+When an issue closes depends on its kind (core.issue_lifecycle), judged by the caller's `judge`:
+`close_resolved` closes what the judge says is over (a flaky test no longer flagged, a regression
+back within tolerance of its old level) or, for regressions, what a person accepted with the label
+`vigil:accepted`; `close_clean` closes events (cost anomalies) after `close_after_clean_days` of
+data without them. A finding the judge calls over when it is first seen, or while it waits in
+the queue, is recorded as `resolved-unopened` and never opened. A tracker never closes an issue
+it opened or reopened itself: one tracker serves one sensor tick, so no issue is opened and
+closed within one tick.
 
 `mode="github"` (env `VIGIL_ISSUES=github`) opens real issues; anything else only records in
 `ops.issues` what would have been opened (`would_open`). Every decision goes to the ledger.
