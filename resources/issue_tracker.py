@@ -450,17 +450,30 @@ class IssueTracker:
     # -- reporting findings ----------------------------------------------------------------------
 
     def report(
-        self, findings: Sequence[Finding], now: datetime | None = None, judge: Judge | None = None
+        self,
+        findings: Sequence[Finding],
+        now: datetime | None = None,
+        judge: Judge | None = None,
+        drains: Iterable[str] | None = None,
     ) -> TrackerReport:
         """Open, queue, comment on or resolve issues for `findings` (one call per sensor tick).
 
         `judge` says which findings, and which queued ones, are already over: those are recorded
-        as `resolved-unopened` and never opened.
+        as `resolved-unopened` and never opened. `drains` names the kinds whose queued findings
+        this call opens (None: every kind), so a sensor never opens what only another sensor's
+        judge can tell is over.
         """
         now = _naive_utc(now or datetime.now(UTC))
         report = TrackerReport()
         self._marker_index = {}
         rows = self._read(f.fingerprint for f in findings)
+        if drains is not None:
+            kinds, batch = set(drains), {f.fingerprint for f in findings}
+            rows = {
+                fp: r
+                for fp, r in rows.items()
+                if fp in batch or r["kind"] in kinds or r["state"] not in ("queued", "creating")
+            }
         over = self._judged(findings, rows, judge)
         plan = plan_tick(findings, rows, self.settings, now, over)
         if not (plan.creations or plan.queued or plan.recurrences or plan.observed or plan.resolved):

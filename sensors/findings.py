@@ -47,6 +47,7 @@ from sensors.gate_findings import read_gate_breaches
 MAX_FINDINGS_PER_TICK = 200
 EVIDENCE_RUNS = 10
 FLAKY, DRIFT, COST = "marts.flaky_scores", "marts.regression_drift", "marts.cost_anomalies"
+FINDING_KINDS = ("flaky-test", "perf-regression", "cost-anomaly")
 _REPO_PREFIX = re.compile(r"^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)")
 
 
@@ -370,7 +371,7 @@ def findings_sensor(
         return judge_findings(the_ledger.warehouse, candidates, settings.close_after_clean_days)
 
     with open_issue_tracker(issue_tracker, the_ledger, github) as tracker:
-        report = tracker.report(findings, judge=judge)
+        report = tracker.report(findings, judge=judge, drains=FINDING_KINDS)
         report.closed += tracker.close_resolved(["flaky-test", "perf-regression"], judge).closed
         cost_as_of = found["as_of"].get("cost-anomaly")
         if cost_as_of is not None:

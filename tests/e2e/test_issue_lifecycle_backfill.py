@@ -193,6 +193,10 @@ def test_regression_issues_stay_open_while_the_level_persists_and_close_when_acc
         else:
             assert row["state"] in ("resolved-unopened", "closed"), (r.series, level, r.before_value)
     assert stayed_open >= 1
+    # ... although no new detection came for longer than the clean-days window: absence is no cure.
+    (data_end,) = warehouse.query("SELECT max(point_at) AS at FROM marts.drift_series")["at"]
+    quiet = [r for r in rows if r["state"] == "open" and (data_end - r["last_seen_at"]).days > 7]
+    assert quiet, "the seed's duration steps lie more than 7 days before the end of the data"
     # Open through every tick after it was opened: no close for a persisting level, ever.
     closes = [e for e in backfill["ledger"].entries() if e.action == "issue.closed"]
     for entry in closes:
