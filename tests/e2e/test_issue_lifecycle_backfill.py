@@ -35,7 +35,8 @@ from resources.ledger import Ledger
 from resources.warehouse import Warehouse
 from sensors.findings import repo_of
 
-pytestmark = pytest.mark.slow
+# A 45-day backfill: about 3 minutes on a quiet 2-core machine, several times that on a busy one.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]

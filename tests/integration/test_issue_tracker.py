@@ -5,6 +5,7 @@ Search on the server lags by an hour in every test: deduplication must hold with
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -424,3 +425,39 @@ def dataclass_replace(finding: Finding, **changes: Any) -> Finding:
     import dataclasses
 
     return dataclasses.replace(finding, **changes)
+
+
+def test_accepting_a_regression_records_its_new_level_by_series_or_by_issue_fingerprint(ledger, client):
+    from observability_assets.cli.baselines import accept_regressions
+
+    finding = regression(1)
+    series_kind, series_key = finding.key.split(":", 1)
+    with ledger.warehouse.write("a detected regression") as con:
+        con.execute(
+            "INSERT INTO marts.regression_drift (series_kind, series_key, repo, change_at, before_value, "
+            "after_value, change_pct, direction) VALUES (?, ?, ?, ?, 1.0, 2.0, 100.0, 'regression')",
+            [series_kind, series_key, REPO, NOW - timedelta(days=30)],
+        )
+    with pytest.raises(
+        ValueError, match=re.escape("no regression detected for series 'test_duration:acme/api|unit|t-9'")
+    ):
+        accept_regressions(ledger.warehouse, ["test_duration:acme/api|unit|t-9"], "new normal", "ana")
+    with pytest.raises(ValueError, match="no performance-regression issue with fingerprint"):
+        accept_regressions(ledger.warehouse, [finding.fingerprint], "new normal", "ana")
+    assert "regression.accepted" not in actions(ledger)
+
+    assert accept_regressions(ledger.warehouse, [finding.key], "new normal", "ana") == [
+        f"{finding.key}: accepted the level 2 (was 1)"
+    ]
+    tracker(ledger, client).report([finding], now=NOW)
+    accept_regressions(ledger.warehouse, [finding.fingerprint], "still the new normal", "bo")
+    first, second = [e for e in ledger.entries() if e.action == "regression.accepted"]
+    assert (first.subject, first.actor, first.detail_object["level"], first.detail_object["by"]) == (
+        finding.key,
+        "vigil baselines update",
+        2.0,
+        "ana",
+    )
+    assert second.subject == finding.key and second.detail_object["fingerprint"] == finding.fingerprint
+    assert second.detail_object["reason"] == "still the new normal"
+    assert ledger.verify().ok
