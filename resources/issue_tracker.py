@@ -347,13 +347,16 @@ def plan_tick(
     waiting: list[Creation] = []
     for r in sorted(rows.values(), key=lambda r: (r["updated_at"], r["fingerprint"])):
         fp = r["fingerprint"]
+        if r["state"] not in ("queued", "creating"):
+            continue
+        finding = batch.get(fp) or _finding_of(r)
+        if finding is None:
+            continue  # no usable evidence to open it with: it waits until the finding is seen again
         if r["state"] == "queued" and fp in over:
             if fp not in batch:
-                plan.resolved.append((Finding.from_json(r["evidence"]), over[fp]))
+                plan.resolved.append((finding, over[fp]))
         elif r["state"] == "queued" or (r["state"] == "creating" and r["updated_at"] <= stale_claim):
-            waiting.append(
-                Creation(batch.get(fp) or Finding.from_json(r["evidence"]), group=r["grouped_into"])
-            )
+            waiting.append(Creation(finding, group=r["grouped_into"]))
     storm: list[Creation] = []
     new.sort(key=lambda f: (f.observed_at, f.fingerprint))
     fresh = [Creation(f) for f in new]
