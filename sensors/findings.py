@@ -339,10 +339,12 @@ def _advance(state: Mapping[str, Any], found: Mapping[str, Any]) -> dict[str, An
     minimum_interval_seconds=120,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "New flaky tests, performance regressions and cost anomalies → one issue each (deduplicated by "
-        "fingerprint, a per-tick creation limit, one summary issue for a storm); comments on recurrence, "
-        "closes after clean days. Issues open on GitHub only with VIGIL_ISSUES=github; otherwise ops.issues "
-        "records them as would_open."
+        "Flagged tests (flaky or quarantined), performance regressions and cost anomalies → one issue each "
+        "(deduplicated by fingerprint; a per-tick creation limit and a storm summary queue the rest, never "
+        "drop them); comments on recurrence. Closes a flaky-test issue when the flag clears, a regression "
+        "when the series is back to its old level or the new level is accepted, a cost anomaly after clean "
+        "days; a finding already over is recorded as resolved-unopened, never opened. Issues open on GitHub "
+        "only with VIGIL_ISSUES=github; otherwise ops.issues records them as would_open."
     ),
     tags={
         "vigil/issues": "github"
