@@ -71,7 +71,6 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "VIGIL_DATA_DIR": str(root / "data"),
         "VIGIL_WAREHOUSE": str(root / "data" / "warehouse.duckdb"),
         "VIGIL_MODE": "demo",
-        "GITHUB_API_URL": "demo",
         "VIGIL_DEMO_SEED": "7",
         "VIGIL_DEMO_DAYS": str(DAYS),
         "VIGIL_START_DATE": "2026-10-01",
@@ -80,7 +79,14 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "VIGIL_INCIDENT_REPO": "acme/infra",
         "VIGIL_SNAPSHOT_INTERVAL_S": "3600",
     }
-    for name in ("VIGIL_ISSUES_PER_TICK", "VIGIL_ISSUE_STORM_THRESHOLD", "VIGIL_ISSUE_CLEAN_DAYS"):
+    # Demo mode serves the simulated organisation itself; nothing may point elsewhere.
+    for name in (
+        "GITHUB_API_URL",
+        "GITHUB_TOKEN",
+        "VIGIL_ISSUES_PER_TICK",
+        "VIGIL_ISSUE_STORM_THRESHOLD",
+        "VIGIL_ISSUE_CLEAN_DAYS",
+    ):
         env.pop(name, None)
     out = root / "ticks.json"
     process = subprocess.run(
