@@ -955,7 +955,7 @@ class IssueTracker:
             self.client.create_comment(
                 repo,
                 number,
-                redact(
+                scrub(
                     f"{reason[:1].upper()}{reason[1:]}. Closing; Vigil reopens this issue if it comes back."
                 ),
             )
