@@ -14,9 +14,21 @@ search, which is eventually consistent (a new issue can be missing from it for m
   so an issue whose row was lost (a crash after the POST, a rebuilt warehouse) is adopted, not
   duplicated. A claim older than `claim_timeout_s` is reconciled the same way.
 
-At most `max_new_per_tick` issues are created per call; the rest wait as `queued` rows for the
-next tick. More than `storm_threshold` new findings at once become one summary issue per
-repository instead (a storm guard). Issues not seen for `close_after_clean_days` are closed.
+At most `max_new_per_tick` issues are created per call; the rest wait as `queued` rows and later
+calls drain the queue, oldest first, whether or not the findings are seen again: nothing is
+dropped. More than `storm_threshold` new findings at once (a storm guard) open one summary issue
+per repository at once, listing them; each finding still gets its own issue from the queue (so
+every finding has exactly one issue of its own, found by its fingerprint), and the summary closes
+once none of its findings waits any more. A storm delays issues, it never swallows them.
+
+When an issue closes depends on its kind (core.issue_lifecycle), judged by the caller's `judge`:
+`close_resolved` closes what the judge says is over (a flaky test no longer flagged, a regression
+back within tolerance of its old level) or, for regressions, what a person accepted with the label
+`vigil:accepted`; `close_clean` closes events (cost anomalies) after `close_after_clean_days` of
+data without them. A finding the judge calls over when it is first seen, or while it waits in
+the queue, is recorded as `resolved-unopened` and never opened. A tracker never closes an issue
+it opened or reopened itself: one tracker serves one sensor tick, so no issue is opened and
+closed within one tick.
 
 `mode="github"` (env `VIGIL_ISSUES=github`) opens real issues; anything else only records in
 `ops.issues` what would have been opened (`would_open`). Every decision goes to the ledger.
@@ -28,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
+from observability_assets.core.issue_lifecycle import ACCEPTED_LABEL
 from observability_assets.core.ledger import canonical_json, jsonable
 from resources.github import GitHubClient, GitHubError
 from resources.ledger import Ledger, Recorder
@@ -57,9 +70,14 @@ MARKER_TEMPLATE = "<!-- vigil:fingerprint={} -->"
 MARKER = re.compile(r"<!-- vigil:fingerprint=([0-9a-f]{8,64}) -->")
 # GitHub refuses bodies over 65,536 characters; stay well under it.
 MAX_BODY_CHARS = 60_000
+STORM_KEY_PREFIX = "storm:"
 MAX_LISTED = 10
 MAX_STORM_LINES = 300
 MAX_CLOSES_PER_CALL = 50
+# ops.issues state of a finding that was over before any issue was filed for it.
+RESOLVED_UNOPENED = "resolved-unopened"
+# Kinds whose issue a person may close by accepting the new level (the label ACCEPTED_LABEL).
+ACCEPTING_KINDS = ("perf-regression",)
 
 Link = tuple[str, str]  # (label, url)
 
@@ -120,6 +138,11 @@ class Finding:
         )
 
 
+# A judge says which findings are over, and why: {fingerprint: reason}. It reads the warehouse
+# itself (a short read of its own) and is never called while the tracker holds the lock.
+Judge = Callable[[Sequence[Finding]], Mapping[str, str]]
+
+
 # ---------------------------------------------------------------------------------------------
 # Bodies
 # ---------------------------------------------------------------------------------------------
@@ -158,9 +181,23 @@ def render_body(finding: Finding, fingerprint: str, clean_days: int) -> str:
         *_evidence_markdown(finding),
         "",
         f"_Opened automatically by Vigil (fingerprint `{fingerprint}`). Vigil comments here when it sees "
-        f"this again and closes the issue after {clean_days} days without it._",
+        f"this again and {closing_rule(finding, clean_days)}._",
     ]
     return _bounded(scrub("\n".join(lines)))
+
+
+def closing_rule(finding: Finding, clean_days: int) -> str:
+    """When Vigil closes the issue of `finding`, as the issue body says it (core.issue_lifecycle)."""
+    if finding.key.startswith(STORM_KEY_PREFIX):
+        return "closes this summary once every finding listed here has its own issue or is over"
+    if finding.kind == "flaky-test":
+        return "closes the issue when the test is no longer flagged flaky (or quarantined)"
+    if finding.kind == "perf-regression":
+        return (
+            "closes the issue when the series is back within tolerance of its old level, or when the new "
+            f"level is accepted (label `{ACCEPTED_LABEL}` here, or `vigil baselines update --accept-regression`)"
+        )
+    return f"closes the issue after {clean_days} days of data without it"
 
 
 def render_recurrence(findings: Sequence[Finding], occurrences: int) -> str:
@@ -178,8 +215,12 @@ def render_recurrence(findings: Sequence[Finding], occurrences: int) -> str:
     return _bounded(scrub("\n".join(lines)))
 
 
-def storm_summary(repo: str | None, members: Sequence[Finding], now: datetime) -> Finding:
-    """The one finding that stands for a storm of new findings in one repository."""
+def storm_summary(repo: str | None, members: Sequence[Finding], now: datetime, per_tick: int = 5) -> Finding:
+    """The one finding that announces a storm of new findings in one repository.
+
+    Each member still gets its own issue, from the queue at the per-tick limit; the summary is
+    the place to see them together (they often share a cause) and closes once none still waits.
+    """
     kinds = sorted({m.kind for m in members})
     kind = kinds[0] if len(kinds) == 1 else "incident"
     listing = "\n".join(
@@ -189,14 +230,15 @@ def storm_summary(repo: str | None, members: Sequence[Finding], now: datetime) -
     more = len(members) - MAX_STORM_LINES
     return Finding(
         kind=kind,
-        key=f"storm:{','.join(kinds)}:{now:%Y-%m-%d}",
+        key=f"{STORM_KEY_PREFIX}{','.join(kinds)}:{now:%Y-%m-%d}",
         title=f"Vigil: {len(members)} new {' / '.join(kinds)} findings"
         + (f" in {repo}" if repo else "")
         + f" on {now:%Y-%m-%d}",
         summary=(
-            f"{len(members)} new findings arrived at once, more than the storm threshold, so Vigil opened "
-            f"this one issue instead of one each. They often share a cause (an infrastructure outage, a "
-            f"broken dependency). Each one is listed below with its fingerprint.\n\n{listing}"
+            f"{len(members)} new findings arrived at once, more than the storm threshold. They often share "
+            f"a cause (an infrastructure outage, a broken dependency), so this issue lists them together. "
+            f"Each one still gets its own issue, at most {per_tick} per sensor tick; Vigil closes this "
+            f"summary once none of them waits any more. Each is listed with its fingerprint.\n\n{listing}"
             + (f"\n- ... and {more} more" if more > 0 else "")
         ),
         observed_at=max(m.observed_at for m in members),
@@ -204,6 +246,14 @@ def storm_summary(repo: str | None, members: Sequence[Finding], now: datetime) -
         repo=repo,
         figures={"findings": len(members)},
     )
+
+
+def is_storm_summary(row: Mapping[str, Any]) -> bool:
+    """Whether an ops.issues row is a storm summary (its finding's key says so)."""
+    try:
+        return str(json.loads(row["evidence"] or "{}").get("key", "")).startswith(STORM_KEY_PREFIX)
+    except ValueError:
+        return False
 
 
 def _bounded(text: str) -> str:
@@ -222,15 +272,24 @@ class Creation:
     finding: Finding
     # Findings a storm summary stands for (empty for an ordinary issue).
     members: list[Finding] = field(default_factory=list)
+    # The storm summary that announced this finding (None: none did).
+    group: str | None = None
 
 
 @dataclass
 class Plan:
     creations: list[Creation] = field(default_factory=list)
-    queued: list[Finding] = field(default_factory=list)
+    # Findings waiting for a later tick, with the storm summary that announced them (if any).
+    queued: list[tuple[Finding, str | None]] = field(default_factory=list)
     # target fingerprint -> findings seen again that it stands for
     recurrences: dict[str, list[Finding]] = field(default_factory=dict)
     observed: list[Finding] = field(default_factory=list)
+    # Findings over before any issue was filed (new, or waiting in the queue): why each is over.
+    resolved: list[tuple[Finding, str]] = field(default_factory=list)
+
+
+# States of a row with no issue filed for it (and none being filed).
+UNFILED_STATES = ("queued", RESOLVED_UNOPENED)
 
 
 @dataclass(frozen=True)
@@ -248,12 +307,18 @@ class TrackerSettings:
 
 
 def plan_tick(
-    findings: Sequence[Finding], rows: Mapping[str, dict[str, Any]], settings: TrackerSettings, now: datetime
+    findings: Sequence[Finding],
+    rows: Mapping[str, dict[str, Any]],
+    settings: TrackerSettings,
+    now: datetime,
+    over: Mapping[str, str] | None = None,
 ) -> Plan:
     """Decide what to do with a batch of findings given the rows `ops.issues` holds for them.
 
-    `rows` also holds every queued row and every claim (`creating`), findings or not.
+    `rows` also holds every queued row and every claim (`creating`), findings or not. `over`
+    says, for findings and queued rows that are already over, why: those are never opened.
     """
+    over = over or {}
     plan = Plan()
     batch: dict[str, Finding] = {}
     for finding in findings:
@@ -263,7 +328,15 @@ def plan_tick(
     new: list[Finding] = []
     for fp, finding in batch.items():
         row = rows.get(fp)
-        if row is None or _unfiled(row, finding, settings):
+        unfiled = row is None or row["state"] in UNFILED_STATES or _unfiled(row, finding, settings)
+        if fp in over:
+            if unfiled and (row is None or row["state"] != RESOLVED_UNOPENED):
+                plan.resolved.append((finding, over[fp]))
+            else:
+                # Over, and resolved already or with an issue (or a claim): refresh the evidence;
+                # closing is the closers' job, and a closed issue is not reopened for it.
+                plan.observed.append(finding)
+        elif unfiled and (row is None or row["state"] != "queued"):
             new.append(finding)
         elif row["state"] in ("queued", "creating") or finding.occurrence == row["last_occurrence"]:
             plan.observed.append(finding)
@@ -271,30 +344,44 @@ def plan_tick(
             target = row["grouped_into"] or fp
             plan.recurrences.setdefault(target, []).append(finding)
     stale_claim = now - timedelta(seconds=settings.claim_timeout_s)
-    waiting = sorted(
-        (
-            r
-            for r in rows.values()
-            if r["state"] == "queued" or (r["state"] == "creating" and r["updated_at"] <= stale_claim)
-        ),
-        key=lambda r: (r["updated_at"], r["fingerprint"]),
-    )
-    queue = [Creation(batch.get(r["fingerprint"]) or Finding.from_json(r["evidence"])) for r in waiting]
+    waiting: list[Creation] = []
+    for r in sorted(rows.values(), key=lambda r: (r["updated_at"], r["fingerprint"])):
+        fp = r["fingerprint"]
+        if r["state"] not in ("queued", "creating"):
+            continue
+        finding = batch.get(fp) or _finding_of(r)
+        if finding is None:
+            continue  # no usable evidence to open it with: it waits until the finding is seen again
+        if r["state"] == "queued" and fp in over:
+            if fp not in batch:
+                plan.resolved.append((finding, over[fp]))
+        elif r["state"] == "queued" or (r["state"] == "creating" and r["updated_at"] <= stale_claim):
+            waiting.append(Creation(finding, group=r["grouped_into"]))
     storm: list[Creation] = []
+    new.sort(key=lambda f: (f.observed_at, f.fingerprint))
+    fresh = [Creation(f) for f in new]
     if len(new) > settings.storm_threshold:
         by_repo: dict[str | None, list[Finding]] = {}
         for finding in new:
             by_repo.setdefault(finding.repo, []).append(finding)
         for repo, members in sorted(by_repo.items(), key=lambda item: item[0] or ""):
-            storm.append(Creation(storm_summary(repo, members, now), members=members))
-        new = []
-    queue += [Creation(f) for f in sorted(new, key=lambda f: (f.observed_at, f.fingerprint))]
+            summary = storm_summary(repo, members, now, settings.max_new_per_tick)
+            storm.append(Creation(summary, members=members))
+            # The summary announces them; each still gets its own issue, from the queue.
+            for creation in fresh:
+                if creation.finding.repo == repo:
+                    creation.group = summary.fingerprint
     # A summary that failed to open earlier may also wait in the queue: create it once.
     in_storm = {c.finding.fingerprint for c in storm}
-    queue = [c for c in queue if c.finding.fingerprint not in in_storm]
+    queue = [c for c in waiting + fresh if c.finding.fingerprint not in in_storm]
     budget = max(0, settings.max_new_per_tick - len(storm))
     plan.creations = storm + queue[:budget]
-    plan.queued = [c.finding for c in queue[budget:] if c.finding.fingerprint not in rows]
+    plan.queued = [
+        (c.finding, c.group)
+        for c in queue[budget:]
+        if c.finding.fingerprint not in rows
+        or rows[c.finding.fingerprint]["state"] not in ("queued", "creating")
+    ]
     return plan
 
 
@@ -323,6 +410,7 @@ class TrackerReport:
     grouped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
+    resolved_unopened: list[str] = field(default_factory=list)
     # fingerprint -> issue link, for every issue opened, adopted or commented on
     urls: dict[str, str] = field(default_factory=dict)
 
@@ -340,6 +428,8 @@ class IssueTracker:
         self.client = client if settings.opens_issues else None
         # Per report(): repository -> fingerprint -> issue, from the consistent listing endpoint.
         self._marker_index: dict[str, dict[str, dict[str, Any]]] = {}
+        # Issues this tracker opened or reopened: never closed by the same tracker (one per tick).
+        self._acted: set[str] = set()
 
     @property
     def mode(self) -> str:
@@ -362,14 +452,34 @@ class IssueTracker:
 
     # -- reporting findings ----------------------------------------------------------------------
 
-    def report(self, findings: Sequence[Finding], now: datetime | None = None) -> TrackerReport:
-        """Open, queue, group or comment on issues for `findings` (one call per sensor tick)."""
+    def report(
+        self,
+        findings: Sequence[Finding],
+        now: datetime | None = None,
+        judge: Judge | None = None,
+        drains: Iterable[str] | None = None,
+    ) -> TrackerReport:
+        """Open, queue, comment on or resolve issues for `findings` (one call per sensor tick).
+
+        `judge` says which findings, and which queued ones, are already over: those are recorded
+        as `resolved-unopened` and never opened. `drains` names the kinds whose queued findings
+        this call opens (None: every kind), so a sensor never opens what only another sensor's
+        judge can tell is over.
+        """
         now = _naive_utc(now or datetime.now(UTC))
         report = TrackerReport()
         self._marker_index = {}
         rows = self._read(f.fingerprint for f in findings)
-        plan = plan_tick(findings, rows, self.settings, now)
-        if not (plan.creations or plan.queued or plan.recurrences or plan.observed):
+        if drains is not None:
+            kinds, batch = set(drains), {f.fingerprint for f in findings}
+            rows = {
+                fp: r
+                for fp, r in rows.items()
+                if fp in batch or r["kind"] in kinds or r["state"] not in ("queued", "creating")
+            }
+        over = self._judged(findings, rows, judge)
+        plan = plan_tick(findings, rows, self.settings, now, over)
+        if not (plan.creations or plan.queued or plan.recurrences or plan.observed or plan.resolved):
             return report
         claimed, recurring = self._claim(plan, rows, now, report)
         outcomes = [self._create(creation, now) for creation in claimed]
@@ -389,25 +499,42 @@ class IssueTracker:
             for finding in plan.observed:
                 _observe(finding, current, updates, now)
             _upsert(con, updates.values())
+        self._acted.update(report.opened + report.adopted + report.would_open + report.reopened)
         return report
+
+    def _judged(
+        self, findings: Sequence[Finding], rows: Mapping[str, dict[str, Any]], judge: Judge | None
+    ) -> dict[str, str]:
+        """Which of `findings` and of the queued rows are over, and why (no lock held)."""
+        if judge is None:
+            return {}
+        candidates = {f.fingerprint: f for f in findings}
+        for fp, row in rows.items():
+            if row["state"] == "queued" and fp not in candidates:
+                finding = _finding_of(row)
+                if finding is not None:
+                    candidates[fp] = finding
+        if not candidates:
+            return {}
+        return {fp: reason for fp, reason in judge(list(candidates.values())).items() if fp in candidates}
 
     def _claim(
         self, plan: Plan, rows: Mapping[str, dict[str, Any]], now: datetime, report: TrackerReport
     ) -> tuple[list[Creation], dict[str, list[Finding]]]:
-        """Claim creations and recurrences (and queue the overflow) in one short write.
+        """Claim creations and recurrences, queue the overflow and resolve what is over, in one short write.
 
         Returns the creations and recurrences this call won: another process that got there
         first has already changed the row (a creation) or recorded the occurrence (a recurrence).
         """
         won: list[Creation] = []
         recurring: dict[str, list[Finding]] = {}
-        if not (plan.creations or plan.queued or plan.recurrences):
+        if not (plan.creations or plan.queued or plan.recurrences or plan.resolved):
             return won, recurring
         with self.ledger.transaction("issues: claim") as (con, recorder):
             fps = (
                 [c.finding.fingerprint for c in plan.creations]
-                + [m.fingerprint for c in plan.creations for m in c.members]
-                + [f.fingerprint for f in plan.queued]
+                + [f.fingerprint for f, _ in plan.queued]
+                + [f.fingerprint for f, _ in plan.resolved]
                 + [f.fingerprint for seen in plan.recurrences.values() for f in seen]
             )
             current = _rows(
@@ -415,37 +542,74 @@ class IssueTracker:
                 "SELECT * FROM ops.issues WHERE fingerprint IN (SELECT unnest(CAST(? AS VARCHAR[])))",
                 [fps],
             )
+
+            def unchanged(fp: str) -> bool:
+                """Nobody else changed the row since we planned (or neither of us has one)."""
+                seen_before, row = rows.get(fp), current.get(fp)
+                if row is None:
+                    return True
+                return seen_before is not None and row["updated_at"] == seen_before["updated_at"]
+
             updates: dict[str, dict[str, Any]] = {}
             for creation in plan.creations:
                 fp = creation.finding.fingerprint
-                seen_before, row = rows.get(fp), current.get(fp)
-                # Another process changed the row since we read it: it is theirs now.
-                if row is not None and (
-                    seen_before is None or row["updated_at"] != seen_before["updated_at"]
+                row = current.get(fp)
+                if not unchanged(fp) or (
+                    row is not None
+                    and row["state"] not in ("queued", "creating", "would_open", *UNFILED_STATES)
                 ):
-                    continue
-                if row is not None and row["state"] not in ("queued", "creating", "would_open"):
                     continue
                 updates[fp] = _new_row(
                     creation.finding, self._repo_of(creation.finding), "creating", now, row
                 )
                 won.append(creation)
-            for finding in plan.queued:
-                if finding.fingerprint in current:
+            for finding, group in plan.queued:
+                fp = finding.fingerprint
+                if not unchanged(fp):
                     continue
-                updates[finding.fingerprint] = _new_row(finding, self._repo_of(finding), "queued", now, None)
+                row = _new_row(finding, self._repo_of(finding), "queued", now, current.get(fp))
+                row["grouped_into"] = group
+                updates[fp] = row
+                reason = (
+                    "announced by a storm summary; it gets its own issue from the queue"
+                    if group
+                    else f"over the limit of {self.settings.max_new_per_tick} new issues per tick"
+                )
                 recorder.record(
                     ACTOR,
                     "issue.queued",
-                    finding.fingerprint,
+                    fp,
                     {
                         "kind": finding.kind,
                         "repo": self._repo_of(finding),
                         "title": finding.title,
-                        "reason": f"over the limit of {self.settings.max_new_per_tick} new issues per tick",
+                        "reason": reason,
+                    }
+                    | ({"storm_summary": group} if group else {}),
+                )
+                report.queued.append(fp)
+            for finding, why in plan.resolved:
+                fp = finding.fingerprint
+                if not unchanged(fp):
+                    continue
+                previous = current.get(fp)
+                row = _new_row(finding, self._repo_of(finding), RESOLVED_UNOPENED, now, previous)
+                row.update(grouped_into=None, closed_at=now)
+                updates[fp] = row
+                recorder.record(
+                    ACTOR,
+                    "issue.resolved_unopened",
+                    fp,
+                    {
+                        "kind": finding.kind,
+                        "repo": self._repo_of(finding),
+                        "title": finding.title,
+                        "reason": why,
+                        "was": previous["state"] if previous else None,
+                        "mode": self.mode,
                     },
                 )
-                report.queued.append(finding.fingerprint)
+                report.resolved_unopened.append(fp)
             for target, seen in plan.recurrences.items():
                 fresh = [
                     f
@@ -553,6 +717,11 @@ class IssueTracker:
             finding, repo, "would_open" if result == "would_open" else "open", now, current.get(fp)
         )
         row["opened_at"] = now
+        row["closed_at"] = None
+        if row["grouped_into"]:
+            # Its own issue now: recurrences go here, and the storm summary no longer waits for it.
+            detail["storm_summary"] = row["grouped_into"]
+            row["grouped_into"] = None
         if result in ("opened", "adopted"):
             issue = outcome["issue"]
             row.update(
@@ -574,11 +743,8 @@ class IssueTracker:
         {"opened": report.opened, "adopted": report.adopted, "would_open": report.would_open}[result].append(
             fp
         )
-        for member in creation.members:
-            member_row = _new_row(member, repo, row["state"], now, current.get(member.fingerprint))
-            member_row.update(number=row["number"], url=row["url"], grouped_into=fp, opened_at=now)
-            updates[member.fingerprint] = member_row
-            report.grouped.append(member.fingerprint)
+        # The members wait in the queue (or were opened this tick): each gets its own issue.
+        report.grouped += [m.fingerprint for m in creation.members]
 
     def _record_recurrence(
         self,
@@ -635,55 +801,153 @@ class IssueTracker:
     ) -> TrackerReport:
         """Close issues of `kinds` whose finding was last seen more than N days before `as_of`.
 
-        `as_of` is the data's own clock (the newest evidence time), so replaying history or a
-        pipeline that stalled for a week does not close everything at once.
+        For events (a cost anomaly, an incident) absence is the resolution; the findings sensor
+        closes flaky tests and regressions by their state instead (`close_resolved`). `as_of` is
+        the data's own clock (the newest evidence time), so replaying history or a pipeline that
+        stalled for a week does not close everything at once.
         """
-        now = _naive_utc(now or datetime.now(UTC))
-        report = TrackerReport()
         cutoff = _naive_utc(as_of) - timedelta(days=self.settings.close_after_clean_days)
         with self.ledger.warehouse.read("issues to close") as con:
             rows = _rows(
                 con,
                 "SELECT * FROM ops.issues WHERE state IN ('open', 'would_open') AND grouped_into IS NULL "
                 "AND kind IN (SELECT unnest(CAST(? AS VARCHAR[]))) AND last_seen_at < ? "
-                "ORDER BY last_seen_at LIMIT ?",
-                [sorted(set(kinds)), cutoff, MAX_CLOSES_PER_CALL],
+                "ORDER BY last_seen_at, fingerprint",
+                [sorted(set(kinds)), cutoff],
             )
-        if not rows:
-            return report
-        results = {fp: self._close_issue(row, cutoff) for fp, row in rows.items()}
-        with self.ledger.transaction("issues: close clean") as (con, recorder):
-            members = _rows(
+        days = self.settings.close_after_clean_days
+        reasons = {
+            fp: f"not seen since {row['last_seen_at']:%Y-%m-%d %H:%M} UTC: {days} clean days"
+            for fp, row in rows.items()
+            if not is_storm_summary(row)
+        }
+        return self._close(rows, reasons, now, {"clean_days": days})
+
+    def close_resolved(
+        self, kinds: Iterable[str], judge: Judge | None, now: datetime | None = None
+    ) -> TrackerReport:
+        """Close issues of `kinds` whose finding `judge` says is over, or whose new level a person
+        accepted with the label `vigil:accepted` (kinds in ACCEPTING_KINDS, github mode)."""
+        with self.ledger.warehouse.read("issues to judge") as con:
+            rows = _rows(
                 con,
-                "SELECT * FROM ops.issues WHERE grouped_into IN (SELECT unnest(CAST(? AS VARCHAR[])))",
-                [sorted(rows)],
+                "SELECT * FROM ops.issues WHERE state IN ('open', 'would_open') AND grouped_into IS NULL "
+                "AND kind IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY updated_at, fingerprint",
+                [sorted(set(kinds))],
+            )
+        findings = {
+            fp: finding
+            for fp, row in rows.items()
+            if fp not in self._acted
+            and not is_storm_summary(row)
+            and (finding := _finding_of(row)) is not None
+        }
+        if not findings:
+            return TrackerReport()
+        reasons = dict(judge(list(findings.values()))) if judge is not None else {}
+        accepted = self._accepted_by_label({fp: rows[fp] for fp in findings})
+        reasons.update(accepted)
+        reasons = {fp: why for fp, why in reasons.items() if fp in findings}
+        acceptances = [
+            (
+                "regression.accepted",
+                findings[fp].key,
+                {
+                    "level": findings[fp].figures.get("after"),
+                    "by": f"label {ACCEPTED_LABEL}",
+                    "fingerprint": fp,
+                    "number": rows[fp]["number"],
+                },
+            )
+            for fp in accepted
+        ]
+        return self._close(rows, reasons, now, {}, acceptances)
+
+    def close_drained_storms(self, now: datetime | None = None) -> TrackerReport:
+        """Close storm summaries none of whose findings still waits in the queue."""
+        with self.ledger.warehouse.read("storm summaries") as con:
+            rows = _rows(
+                con,
+                "SELECT * FROM ops.issues AS s WHERE state IN ('open', 'would_open') AND grouped_into IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM ops.issues AS m WHERE m.grouped_into = s.fingerprint "
+                "AND m.state IN ('queued', 'creating')) ORDER BY updated_at, fingerprint",
+                [],
+            )
+        reasons = {
+            fp: "every finding it announced has its own issue now, or was over before one was needed"
+            for fp, row in rows.items()
+            if is_storm_summary(row)
+        }
+        return self._close(rows, reasons, now, {})
+
+    def _close(
+        self,
+        rows: Mapping[str, dict[str, Any]],
+        reasons: Mapping[str, str],
+        now: datetime | None,
+        extra: Mapping[str, Any],
+        acceptances: Sequence[tuple[str, str, dict[str, Any]]] = (),
+    ) -> TrackerReport:
+        """Close the issues of `rows` that have a reason (never one opened by this tracker), at most
+        MAX_CLOSES_PER_CALL, each with a comment saying why; the rest wait for the next call."""
+        now = _naive_utc(now or datetime.now(UTC))
+        report = TrackerReport()
+        chosen = [fp for fp in rows if fp in reasons and fp not in self._acted][:MAX_CLOSES_PER_CALL]
+        if not chosen:
+            return report
+        errors = {fp: self._close_issue(rows[fp], reasons[fp]) for fp in chosen}
+        with self.ledger.transaction("issues: close") as (con, recorder):
+            current = _rows(
+                con,
+                "SELECT * FROM ops.issues WHERE fingerprint IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+                [chosen],
             )
             updates: dict[str, dict[str, Any]] = {}
-            for fp, row in rows.items():
-                error = results[fp]
+            for fp in chosen:
+                row = current.get(fp)
+                if row is None or row["state"] not in ("open", "would_open"):
+                    continue  # changed meanwhile (another tick reopened or closed it)
                 detail = {
                     "kind": row["kind"],
                     "repo": row["repo"],
                     "number": row["number"],
                     "url": row["url"],
                     "last_seen_at": row["last_seen_at"],
-                    "clean_days": self.settings.close_after_clean_days,
+                    "reason": reasons[fp],
                     "mode": self.mode,
+                    **extra,
                 }
-                if error:
-                    recorder.record(ACTOR, "issue.close_failed", fp, detail | {"error": error})
+                if errors[fp]:
+                    recorder.record(ACTOR, "issue.close_failed", fp, detail | {"error": errors[fp]})
                     report.failed.append(fp)
                     continue
                 updates[fp] = dict(row) | {"state": "closed", "closed_at": now, "updated_at": now}
                 recorder.record(ACTOR, "issue.closed", fp, detail)
                 report.closed.append(fp)
-            for fp, member in members.items():
-                if member["grouped_into"] in updates:
-                    updates[fp] = dict(member) | {"state": "closed", "closed_at": now, "updated_at": now}
+            for action, subject, detail in acceptances:
+                if detail["fingerprint"] in updates:
+                    recorder.record(ACTOR, action, subject, detail)
             _upsert(con, updates.values())
         return report
 
-    def _close_issue(self, row: Mapping[str, Any], cutoff: datetime) -> str | None:
+    def _accepted_by_label(self, rows: Mapping[str, dict[str, Any]]) -> dict[str, str]:
+        """Issues of ACCEPTING_KINDS a person labelled `vigil:accepted` (one listing per repository)."""
+        if self.client is None:
+            return {}
+        wanted = {fp: r for fp, r in rows.items() if r["kind"] in ACCEPTING_KINDS and r["number"] is not None}
+        accepted: dict[str, str] = {}
+        for repo in sorted({r["repo"] for r in wanted.values()}):
+            try:
+                labelled = self.client.list_issues(repo, state="open", labels=[ACCEPTED_LABEL])
+            except GitHubError:
+                continue  # read again next tick; nothing is closed on a guess
+            numbers = {int(i["number"]) for i in labelled}
+            for fp, row in wanted.items():
+                if row["repo"] == repo and int(row["number"]) in numbers:
+                    accepted[fp] = f"the new level was accepted: label `{ACCEPTED_LABEL}` on the issue"
+        return accepted
+
+    def _close_issue(self, row: Mapping[str, Any], reason: str) -> str | None:
         if self.client is None or row["number"] is None:
             return None
         try:
@@ -691,8 +955,9 @@ class IssueTracker:
             self.client.create_comment(
                 repo,
                 number,
-                f"Not seen since {row['last_seen_at']:%Y-%m-%d %H:%M} UTC: "
-                f"{self.settings.close_after_clean_days} clean days. Closing; Vigil reopens this issue if it comes back.",
+                scrub(
+                    f"{reason[:1].upper()}{reason[1:]}. Closing; Vigil reopens this issue if it comes back."
+                ),
             )
             self.client.update_issue(repo, number, state="closed", state_reason="completed")
         except GitHubError as error:
@@ -705,6 +970,14 @@ _EPOCH = datetime(1970, 1, 1)
 
 def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _finding_of(row: Mapping[str, Any]) -> Finding | None:
+    """The finding a row was last seen as (None: no evidence, or evidence cut short)."""
+    try:
+        return Finding.from_json(row["evidence"]) if row["evidence"] else None
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _evidence(finding: Finding) -> str:

@@ -354,7 +354,7 @@ class Remediator:
         issue_url = None
         if self.tracker is not None:
             finding = incident_finding(incident, base, reason)
-            report = self.tracker.report([finding])
+            report = self.tracker.report([finding], drains=[finding.kind])
             issue_url = report.urls.get(finding.fingerprint)
         payload = {
             "service": service.name,

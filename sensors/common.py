@@ -47,6 +47,9 @@ def open_issue_tracker(
 
 
 def existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """`schema.name` of every table in the warehouse (marts built by other assets may be missing)."""
-    rows = con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables()").fetchall()
+    """`schema.name` of every table and view in the warehouse (marts built by other assets may be missing)."""
+    rows = con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() UNION ALL "
+        "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal"
+    ).fetchall()
     return {name for (name,) in rows}

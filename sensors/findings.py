@@ -1,28 +1,45 @@
 """New flaky tests, performance regressions and cost anomalies → deduplicated issues.
 
 Each tick reads, in one short read, only what is new since the cursor (bounded by
-`MAX_FINDINGS_PER_TICK` per source): flaky tests seen again (`marts.flaky_scores.last_seen_at`),
-regressions detected (`marts.regression_drift.change_at`), anomalous cost days
-(`marts.cost_anomalies.day`). The issue tracker then opens at most its per-tick limit of issues
-(the rest wait, queued, for the next ticks), groups storms into one summary issue, comments on
-recurrences and closes issues whose finding has been clean for N days. Marts that do not exist
-yet are skipped.
+`MAX_FINDINGS_PER_TICK` per source): flagged tests seen again (`marts.flaky_scores.last_seen_at`,
+status `flaky` or `quarantined`), regressions detected (`marts.regression_drift.change_at`),
+anomalous cost days (`marts.cost_anomalies.day`). The issue tracker then opens at most its
+per-tick limit of issues (the rest wait, queued in ops.issues, for the next ticks), announces a
+storm with one summary issue (its findings still get their own issues from the queue), and
+comments on recurrences.
+
+When a finding is over follows core.issue_lifecycle, judged on the warehouse (`judge_findings`):
+a flaky-test issue closes when the test is no longer flagged, a regression issue when the series
+is back within tolerance of its old level or the new level was accepted, a cost-anomaly issue
+after N clean days of data. A finding already over when first seen (or while it waits in the
+queue) is recorded as `resolved-unopened` and never opened, so a backfill of old history does not
+open and close issues for what ended weeks ago. Nothing Vigil opened in a tick is closed in the
+same tick. Marts that do not exist yet are skipped (and judge nothing over).
 """
 
 import json
 import os
 import re
-from collections.abc import Mapping
-from datetime import date, datetime, time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import dagster as dg
 
+from observability_assets.core.changepoints import DriftSettings
+from observability_assets.core.issue_lifecycle import (
+    FLAGGED_STATUSES,
+    LEVEL_POINTS,
+    current_level,
+    event_over,
+    flaky_over,
+    regression_over,
+)
 from observability_assets.core.ledger import format_at
 from resources.github import GitHubResource
 from resources.issue_tracker import Finding, IssueTrackerResource
 from resources.ledger import LedgerResource
-from resources.warehouse import WarehouseResource
+from resources.warehouse import Warehouse, WarehouseResource
 from sensors.common import existing_tables, open_issue_tracker
 from sensors.gate_findings import KIND as GATE_KIND
 from sensors.gate_findings import read_gate_breaches
@@ -30,6 +47,7 @@ from sensors.gate_findings import read_gate_breaches
 MAX_FINDINGS_PER_TICK = 200
 EVIDENCE_RUNS = 10
 FLAKY, DRIFT, COST = "marts.flaky_scores", "marts.regression_drift", "marts.cost_anomalies"
+FINDING_KINDS = ("flaky-test", "perf-regression", "cost-anomaly")
 _REPO_PREFIX = re.compile(r"^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)")
 
 
@@ -157,16 +175,20 @@ def _read_new(con: Any, state: Mapping[str, Any]) -> dict[str, Any]:
         flaky_at = state.get("flaky_at") or "1970-01-01T00:00:00.000000"
         found["flaky"] = _records(
             con.execute(
-                "SELECT * FROM marts.flaky_scores WHERE status = 'flaky' AND last_seen_at IS NOT NULL "
+                "SELECT * FROM marts.flaky_scores WHERE status IN (SELECT unnest(CAST(? AS VARCHAR[]))) "
+                "AND last_seen_at IS NOT NULL "
                 "AND (last_seen_at > CAST(? AS TIMESTAMP) OR (last_seen_at = CAST(? AS TIMESTAMP) "
                 "AND test_id NOT IN (SELECT unnest(CAST(? AS VARCHAR[]))))) "
                 "ORDER BY last_seen_at, test_id LIMIT ?",
-                [flaky_at, flaky_at, state.get("flaky_ids", []), MAX_FINDINGS_PER_TICK],
+                [
+                    list(FLAGGED_STATUSES),
+                    flaky_at,
+                    flaky_at,
+                    state.get("flaky_ids", []),
+                    MAX_FINDINGS_PER_TICK,
+                ],
             )
         )
-        found["as_of"]["flaky-test"] = con.execute(
-            "SELECT max(last_seen_at) FROM marts.flaky_scores"
-        ).fetchall()[0][0]
     if DRIFT in tables:
         drift_at, drift_key = state.get("drift", ["1970-01-01T00:00:00.000000", ""])
         found["drift"] = _records(
@@ -178,9 +200,6 @@ def _read_new(con: Any, state: Mapping[str, Any]) -> dict[str, Any]:
                 [drift_at, drift_at, drift_key, MAX_FINDINGS_PER_TICK],
             )
         )
-        found["as_of"]["perf-regression"] = con.execute(
-            "SELECT max(change_at) FROM marts.regression_drift"
-        ).fetchall()[0][0]
     if COST in tables:
         cost_day, cost_scope = state.get("cost", ["1970-01-01", ""])
         found["cost"] = _records(
@@ -196,6 +215,106 @@ def _read_new(con: Any, state: Mapping[str, Any]) -> dict[str, Any]:
     # Breached policy gates are states, reported every tick (the tracker deduplicates them).
     found["gates"], found["as_of"][GATE_KIND] = read_gate_breaches(con, tables)
     return found
+
+
+# The newest points of each series since its change, for the current level (one short read).
+_LEVEL_SQL = """
+WITH wanted AS (
+    SELECT unnest(CAST($keys AS VARCHAR[])) AS series, unnest(CAST($since AS TIMESTAMP[])) AS since
+)
+SELECT w.series, d.point_at, d.value, d.bigger_is_better
+FROM marts.drift_series AS d
+INNER JOIN wanted AS w ON d.series_kind || ':' || d.series_key = w.series AND d.point_at >= w.since
+WHERE d.value IS NOT NULL AND NOT isnan(d.value)
+QUALIFY row_number() OVER (PARTITION BY w.series ORDER BY d.point_at DESC) <= $points
+ORDER BY w.series, d.point_at
+"""
+
+
+def judge_findings(warehouse: Warehouse, findings: Sequence[Finding], clean_days: int) -> dict[str, str]:
+    """Which `findings` are over, and why (core.issue_lifecycle), from one short read.
+
+    Without the mart a kind is judged on, nothing of that kind is over: Vigil never closes on
+    missing data.
+    """
+    by_kind: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_kind.setdefault(finding.kind, []).append(finding)
+    flaky, regressions, costs = (
+        by_kind.get(k, []) for k in ("flaky-test", "perf-regression", "cost-anomaly")
+    )
+    over: dict[str, str] = {}
+    with warehouse.read("findings: are they over") as con:
+        tables = existing_tables(con)
+        statuses: dict[str, str] = {}
+        if flaky and FLAKY in tables:
+            statuses = dict(
+                con.execute(
+                    "SELECT test_id, status FROM marts.flaky_scores "
+                    "WHERE test_id IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+                    [[f.key for f in flaky]],
+                ).fetchall()
+            )
+        points: dict[str, list[tuple[float, bool]]] = {}
+        accepted: dict[str, list[float]] = {}
+        if regressions and "marts.drift_series" in tables:
+            rows = con.execute(
+                _LEVEL_SQL,
+                {
+                    "keys": [f.key for f in regressions],
+                    "since": [_naive(f.observed_at) for f in regressions],
+                    "points": LEVEL_POINTS,
+                },
+            ).fetchall()
+            for series, _, value, bigger in rows:
+                points.setdefault(series, []).append((float(value), bool(bigger)))
+            for subject, detail in con.execute(
+                "SELECT subject, detail FROM ops.ledger WHERE action = 'regression.accepted' "
+                "AND subject IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY seq",
+                [[f.key for f in regressions]],
+            ).fetchall():
+                level = json.loads(detail).get("level")
+                if isinstance(level, int | float):
+                    accepted.setdefault(subject, []).append(float(level))
+        cost_as_of = None
+        if costs and COST in tables:
+            cost_as_of = con.execute("SELECT max(day) FROM marts.cost_anomalies").fetchall()[0][0]
+    if FLAKY in tables:
+        for finding in flaky:
+            why = flaky_over(statuses.get(finding.key))
+            if why:
+                over[finding.fingerprint] = why
+    tolerance = DriftSettings().min_relative_change
+    for finding in regressions:
+        why = _regression_over(finding, points.get(finding.key, []), accepted.get(finding.key, []), tolerance)
+        if why:
+            over[finding.fingerprint] = why
+    if cost_as_of is not None:
+        as_of = datetime.combine(cost_as_of, time()) if not isinstance(cost_as_of, datetime) else cost_as_of
+        for finding in costs:
+            why = event_over(_naive(finding.observed_at), as_of, clean_days)
+            if why:
+                over[finding.fingerprint] = why
+    return over
+
+
+def _regression_over(
+    finding: Finding, points: list[tuple[float, bool]], accepted_levels: list[float], tolerance: float
+) -> str | None:
+    before, after = finding.figures.get("before"), finding.figures.get("after")
+    if not isinstance(before, int | float) or not isinstance(after, int | float):
+        return None
+    bigger = points[-1][1] if points else False
+    for level in accepted_levels:
+        # An accepted level covers this change unless the series moved on beyond it since.
+        if regression_over(level, after, after, bigger, tolerance):
+            return f"the new level ({level:,.4g}) was accepted (vigil baselines update or the issue label)"
+    level = current_level([value for value, _ in points])
+    return regression_over(float(before), float(after), level, bigger, tolerance)
+
+
+def _naive(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def _advance(state: Mapping[str, Any], found: Mapping[str, Any]) -> dict[str, Any]:
@@ -220,10 +339,12 @@ def _advance(state: Mapping[str, Any], found: Mapping[str, Any]) -> dict[str, An
     minimum_interval_seconds=120,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "New flaky tests, performance regressions and cost anomalies → one issue each (deduplicated by "
-        "fingerprint, a per-tick creation limit, one summary issue for a storm); comments on recurrence, "
-        "closes after clean days. Issues open on GitHub only with VIGIL_ISSUES=github; otherwise ops.issues "
-        "records them as would_open."
+        "Flagged tests (flaky or quarantined), performance regressions and cost anomalies → one issue each "
+        "(deduplicated by fingerprint; a per-tick creation limit and a storm summary queue the rest, never "
+        "drop them); comments on recurrence. Closes a flaky-test issue when the flag clears, a regression "
+        "when the series is back to its old level or the new level is accepted, a cost anomaly after clean "
+        "days; a finding already over is recorded as resolved-unopened, never opened. Issues open on GitHub "
+        "only with VIGIL_ISSUES=github; otherwise ops.issues records them as would_open."
     ),
     tags={
         "vigil/issues": "github"
@@ -246,12 +367,20 @@ def findings_sensor(
     findings += [cost_finding(r) for r in found["cost"]]
     findings += found["gates"]
     the_ledger = ledger.get()
+    settings = issue_tracker.settings()
+
+    def judge(candidates: Sequence[Finding]) -> dict[str, str]:
+        return judge_findings(the_ledger.warehouse, candidates, settings.close_after_clean_days)
+
     with open_issue_tracker(issue_tracker, the_ledger, github) as tracker:
-        report = tracker.report(findings)
-        for kind, as_of in found["as_of"].items():
-            if as_of is not None:
-                as_of_time = datetime.combine(as_of, time()) if not isinstance(as_of, datetime) else as_of
-                closed = tracker.close_clean([kind], as_of_time)
-                report.closed += closed.closed
+        report = tracker.report(findings, judge=judge, drains=FINDING_KINDS)
+        report.closed += tracker.close_resolved(["flaky-test", "perf-regression"], judge).closed
+        cost_as_of = found["as_of"].get("cost-anomaly")
+        if cost_as_of is not None:
+            as_of_time = (
+                datetime.combine(cost_as_of, time()) if not isinstance(cost_as_of, datetime) else cost_as_of
+            )
+            report.closed += tracker.close_clean(["cost-anomaly"], as_of_time).closed
+        report.closed += tracker.close_drained_storms().closed
     context.update_cursor(json.dumps(_advance(state, found), sort_keys=True))
     return dg.SkipReason(f"{len(findings)} new findings: {report.describe()} ({tracker.mode} mode)")

@@ -333,7 +333,7 @@ def make_run_failure_sensor(
         )
         finding = failure_finding(run, diagnosis, attempts, reason)
         with open_issue_tracker(issue_tracker, the_ledger, github) as tracker:
-            report = tracker.report([finding])
+            report = tracker.report([finding], drains=["run-failure"])
         the_ledger.append(
             ACTOR,
             "run.escalated",

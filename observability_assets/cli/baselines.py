@@ -2,10 +2,18 @@
 
     vigil baselines check                      compare every baseline with the current output
     vigil baselines update --reason "why" [NAME ...]
+    vigil baselines update --reason "why" --accept-regression SERIES_OR_FINGERPRINT [...]
 
 Goldens change only through `update`: it stores the current output as the new golden and appends
 one line per baseline to `<baselines>/history.jsonl` (when, who, why, old and new SHA-256) and one
 row to the hash-chained `ops.ledger`, so every change of what counts as correct is on record.
+
+`--accept-regression` accepts the new level of a performance regression instead (a series
+`series_kind:series_key`, or the fingerprint of its issue): one `regression.accepted` ledger row
+with the level (the `after_value` of the series' latest regression in marts.regression_drift),
+who and why. The findings sensor then closes the regression's issue, and a later change is a new
+finding only when it goes beyond the accepted level. Goldens are updated too only when NAMEs are
+given.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import argparse
 import getpass
 import json
 import os
+import re
 import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -43,6 +52,14 @@ def register(subparsers: Any) -> None:
     update = actions.add_parser("update", help="store the current outputs as the new goldens, with a reason")
     update.add_argument("--reason", required=True, help="why the expected output changed (recorded)")
     update.add_argument("names", nargs="*", help="baselines to update (default: every baseline)")
+    update.add_argument(
+        "--accept-regression",
+        action="append",
+        default=[],
+        metavar="SERIES_OR_FINGERPRINT",
+        help="accept the new level of a regression (series_kind:series_key, or its issue's fingerprint); "
+        "repeatable. Goldens are then updated only when NAMEs are given.",
+    )
     for parser in (check, update):
         parser.add_argument("--baselines", help="baselines folder (default: VIGIL_BASELINES or baselines/)")
         parser.add_argument(
@@ -91,6 +108,11 @@ def _cmd_check(args: argparse.Namespace, out=sys.stdout) -> int:
 def _cmd_update(args: argparse.Namespace, out=sys.stdout) -> int:
     folder, warehouse, candidates = _locations(args)
     try:
+        if args.accept_regression:
+            for line in accept_regressions(warehouse, args.accept_regression, args.reason, _who()):
+                print(line, file=out)
+            if not args.names:
+                return 0
         records = update_baselines(folder, warehouse, candidates, args.reason, args.names, _who())
     except ValueError as error:
         print(f"vigil baselines update: {error}", file=sys.stderr)
@@ -179,3 +201,51 @@ def _record_in_ledger(warehouse: Any, records: list[UpdateRecord]) -> None:
             for r in records
         ]
     )
+
+
+_LATEST_REGRESSION_SQL = (
+    "SELECT change_at, before_value, after_value FROM marts.regression_drift "
+    "WHERE series_kind || ':' || series_key = ? AND direction = 'regression' ORDER BY change_at DESC LIMIT 1"
+)
+
+
+def accept_regressions(warehouse: Any, keys: list[str], reason: str, by: str) -> list[str]:
+    """Record in the ledger that the new level of each regression is accepted; one line each.
+
+    A key is `series_kind:series_key` or the fingerprint of the regression's issue. Raises
+    ValueError (nothing recorded) when a key names no detected regression.
+    """
+    from observability_assets.core.ledger import LedgerRecord
+    from resources.issue_tracker import Finding
+    from resources.ledger import Ledger
+
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("--reason must say why the new level is accepted")
+    records, lines = [], []
+    with warehouse.read("regressions to accept") as con:
+        for key in keys:
+            series, fingerprint = key.strip(), None
+            if re.fullmatch(r"[0-9a-f]{16}", series):
+                found = con.execute(
+                    "SELECT evidence FROM ops.issues WHERE fingerprint = ? AND kind = 'perf-regression'",
+                    [series],
+                ).fetchall()
+                if not found or not found[0][0]:
+                    raise ValueError(f"no performance-regression issue with fingerprint {series}")
+                fingerprint, series = series, Finding.from_json(found[0][0]).key
+            latest = con.execute(_LATEST_REGRESSION_SQL, [series]).fetchall()
+            if not latest:
+                raise ValueError(f"no regression detected for series {series!r} in marts.regression_drift")
+            change_at, before, after = latest[0]
+            detail = {
+                "level": float(after),
+                "before": float(before),
+                "change_at": change_at.isoformat(sep=" "),
+                "reason": reason,
+                "by": by,
+            } | ({"fingerprint": fingerprint} if fingerprint else {})
+            records.append(LedgerRecord(ACTOR, "regression.accepted", series, detail))
+            lines.append(f"{series}: accepted the level {float(after):,.4g} (was {float(before):,.4g})")
+    Ledger(warehouse).append_many(records)
+    return lines

@@ -277,7 +277,9 @@ ISSUES = Table(
         _c(
             "state",
             "VARCHAR",
-            "open, closed, would_open (recorded only), queued (over the per-tick limit) or creating (claimed).",
+            "open, closed, would_open (recorded only), queued (waiting for its turn: over the per-tick limit, "
+            "or announced by a storm summary), creating (claimed) or resolved-unopened (over before an issue "
+            "was filed: never opened).",
         ),
         _c("title", "VARCHAR", "Issue title."),
         _c("occurrences", "INTEGER", "How often the finding was seen."),
@@ -288,9 +290,13 @@ ISSUES = Table(
             "VARCHAR",
             "Identity of the latest occurrence; seeing it again is no recurrence.",
         ),
-        _c("grouped_into", "VARCHAR", "Fingerprint of the storm summary issue standing for this finding."),
+        _c(
+            "grouped_into",
+            "VARCHAR",
+            "Fingerprint of the storm summary that announced this finding while it waits for its own issue.",
+        ),
         _c("opened_at", "TIMESTAMP", "When Vigil opened (or would have opened) the issue (UTC)."),
-        _c("closed_at", "TIMESTAMP", "When Vigil last closed it (UTC; NULL while open)."),
+        _c("closed_at", "TIMESTAMP", "When Vigil last closed or resolved it (UTC; NULL while open)."),
         _c(
             "evidence",
             "VARCHAR",

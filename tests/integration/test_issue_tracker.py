@@ -5,6 +5,7 @@ Search on the server lags by an hour in every test: deduplication must hold with
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -162,22 +163,138 @@ def test_queued_findings_are_opened_even_when_not_seen_again(ledger, client):
     assert len(issues(client)) == 4
 
 
-def test_storm_becomes_one_summary_issue(ledger, client):
+def test_storm_announces_one_summary_and_every_finding_still_gets_its_own_issue(ledger, client):
     findings = [flaky(n) for n in range(30)]
-    report = tracker(ledger, client, storm_threshold=20).report(findings, now=NOW)
-    assert len(report.opened) == 1 and len(report.grouped) == 30
-    (summary,) = issues(client)
+    storm = tracker(ledger, client, storm_threshold=20)
+    report = storm.report(findings, now=NOW)
+    # The summary and four findings (five per tick); the other 26 wait in the queue.
+    assert len(report.opened) == 5 and len(report.grouped) == 30 and len(report.queued) == 26
+    summary = next(i for i in issues(client) if i["title"].startswith("Vigil: "))
     assert summary["title"] == "Vigil: 30 new flaky-test findings in acme/api on 2026-11-23"
     assert summary["body"].count("- [ ] ") == 30
-    stored = rows(ledger)
-    members = [r for r in stored.values() if r["grouped_into"]]
-    assert len(members) == 30 and {m["number"] for m in members} == {summary["number"]}
-    # Members seen again: one comment on the summary, not thirty.
-    recurring = [flaky(n, occurrence="2026-W48") for n in range(3)]
-    tracker(ledger, client, storm_threshold=20).report(recurring, now=NOW)
-    (comment,) = comments(client, REPO, summary["number"])
-    assert "3 of the findings grouped here were seen again" in comment["body"]
-    assert len(issues(client)) == 1
+    assert "Each one still gets its own issue, at most 5 per sensor tick" in summary["body"]
+    summary_fp = MARKER.search(summary["body"]).group(1)
+    waiting = [r for r in rows(ledger).values() if r["state"] == "queued"]
+    assert len(waiting) == 26 and {r["grouped_into"] for r in waiting} == {summary_fp}
+    # Findings seen again while they wait: no comment anywhere, nothing opened twice.
+    storm.report([flaky(n, occurrence="2026-W48") for n in range(30)], now=NOW)
+    assert comments(client, REPO, summary["number"]) == []
+    assert len(issues(client)) == 10
+    assert not storm.close_drained_storms(NOW).closed  # 21 still wait
+
+    ticks = 0
+    while any(r["state"] == "queued" for r in rows(ledger).values()):
+        later = tracker(ledger, client, storm_threshold=20)
+        assert len(later.report([], now=NOW).opened) <= 5
+        later.close_drained_storms(NOW)
+        ticks += 1
+    assert ticks == 5
+    own = [i for i in issues(client) if i["number"] != summary["number"]]
+    assert sorted(MARKER.search(i["body"]).group(1) for i in own) == sorted(f.fingerprint for f in findings)
+    assert {i["state"] for i in own} == {"open"}
+    closed = client.get_issue(REPO, summary["number"])
+    assert closed["state"] == "closed"
+    assert (
+        "Every finding it announced has its own issue now"
+        in comments(client, REPO, summary["number"])[-1]["body"]
+    )
+    assert not any(r["grouped_into"] for r in rows(ledger).values())
+    # A finding seen again now comments on its own issue, not on the summary.
+    tracker(ledger, client).report([flaky(3, occurrence="2026-W49")], now=NOW)
+    number = rows(ledger)[flaky(3).fingerprint]["number"]
+    assert "Seen again" in comments(client, REPO, number)[-1]["body"]
+    assert actions(ledger).count("issue.opened") == 30
+    assert actions(ledger).count("issue.opened_storm_summary") == 1
+
+
+def over(*found: Finding, why: str = "over in the test") -> Any:
+    """A judge calling the given findings over."""
+    wanted = {f.fingerprint for f in found}
+    return lambda candidates: {f.fingerprint: why for f in candidates if f.fingerprint in wanted}
+
+
+def test_finding_over_when_first_seen_is_resolved_and_never_opened(ledger, client):
+    old, live = flaky(1), flaky(2)
+    report = tracker(ledger, client).report([old, live], now=NOW, judge=over(old, why="cleared weeks ago"))
+    assert report.resolved_unopened == [old.fingerprint] and report.opened == [live.fingerprint]
+    assert [MARKER.search(i["body"]).group(1) for i in issues(client)] == [live.fingerprint]
+    stored = rows(ledger)[old.fingerprint]
+    assert (stored["state"], stored["number"]) == ("resolved-unopened", None)
+    entry = next(e for e in ledger.entries() if e.action == "issue.resolved_unopened")
+    assert entry.subject == old.fingerprint and entry.detail_object["reason"] == "cleared weeks ago"
+    # Seen again and still over: nothing new. Seen again and live: it gets its issue.
+    tracker(ledger, client).report([flaky(1, occurrence="2026-W48")], now=NOW, judge=over(old))
+    assert actions(ledger).count("issue.resolved_unopened") == 1
+    back = tracker(ledger, client).report([flaky(1, occurrence="2026-W49")], now=NOW, judge=over())
+    assert back.opened == [old.fingerprint] and len(issues(client)) == 2
+    assert ledger.verify().ok
+
+
+def test_queued_finding_over_before_its_turn_is_resolved_not_opened(ledger, client):
+    findings = [flaky(n) for n in range(4)]
+    tracker(ledger, client, max_new_per_tick=2).report(findings, now=NOW)
+    later = tracker(ledger, client, max_new_per_tick=2).report([], now=NOW, judge=over(findings[3]))
+    assert later.resolved_unopened == [findings[3].fingerprint] and len(later.opened) == 1
+    assert {MARKER.search(i["body"]).group(1) for i in issues(client)} == {
+        f.fingerprint for f in findings[:3]
+    }
+    assert not any(r["state"] == "queued" for r in rows(ledger).values())
+
+
+def test_resolved_issues_close_with_the_reason_but_never_in_the_tick_that_opened_them(ledger, client):
+    one, two = flaky(1), flaky(2)
+    first = tracker(ledger, client)
+    first.report([one], now=NOW)
+    # Over by the time the closer runs, in the same tick: it waits for the next tick.
+    assert not first.close_resolved(["flaky-test"], over(one), now=NOW).closed
+    second = tracker(ledger, client)
+    second.report([two], now=NOW)
+    closed = second.close_resolved(
+        ["flaky-test"], over(one, two, why="no longer flagged flaky (status stable)"), now=NOW
+    )
+    assert closed.closed == [one.fingerprint]
+    by_fp = {MARKER.search(i["body"]).group(1): i for i in issues(client)}
+    assert (by_fp[one.fingerprint]["state"], by_fp[two.fingerprint]["state"]) == ("closed", "open")
+    last = comments(client, REPO, by_fp[one.fingerprint]["number"])[-1]["body"]
+    assert last.startswith("No longer flagged flaky (status stable). Closing;")
+    entry = [e for e in ledger.entries() if e.action == "issue.closed"][-1]
+    assert entry.detail_object["reason"] == "no longer flagged flaky (status stable)"
+    # Not over: nothing closes, however long it has not been seen.
+    assert (
+        not tracker(ledger, client)
+        .close_resolved(["flaky-test"], over(), now=NOW + timedelta(days=60))
+        .closed
+    )
+
+
+def regression(n: int, before: float = 1.0, after: float = 2.0) -> Finding:
+    return Finding(
+        kind="perf-regression",
+        key=f"test_duration:{REPO}|unit|t-{n}",
+        title=f"Performance regression: test_duration of t-{n} (+100.0%)",
+        summary="It got slower.",
+        observed_at=NOW - timedelta(days=30),
+        occurrence=f"2026-10-2{n}",
+        repo=REPO,
+        figures={"before": before, "after": after, "change %": 100.0},
+    )
+
+
+def test_label_accepting_the_new_level_closes_a_regression_and_records_the_level(ledger, client):
+    kept, accepted = regression(1), regression(2)
+    tracker(ledger, client).report([kept, accepted], now=NOW)
+    by_fp = {MARKER.search(i["body"]).group(1): i for i in issues(client)}
+    assert "`vigil:accepted`" in by_fp[kept.fingerprint]["body"]
+    assert "back within tolerance of its old level" in by_fp[kept.fingerprint]["body"]
+    # Weeks without a new detection close nothing: a step change persists.
+    assert not tracker(ledger, client).close_resolved(["perf-regression"], over(), now=NOW).closed
+    client.update_issue(REPO, by_fp[accepted.fingerprint]["number"], labels=["vigil", "vigil:accepted"])
+    closed = tracker(ledger, client).close_resolved(["perf-regression"], over(), now=NOW)
+    assert closed.closed == [accepted.fingerprint]
+    assert client.get_issue(REPO, by_fp[kept.fingerprint]["number"])["state"] == "open"
+    record = next(e for e in ledger.entries() if e.action == "regression.accepted")
+    assert record.subject == accepted.key and record.detail_object["level"] == 2.0
+    assert record.detail_object["by"] == "label vigil:accepted"
 
 
 def test_issue_whose_row_was_lost_is_adopted_not_duplicated(ledger, client):
@@ -308,3 +425,39 @@ def dataclass_replace(finding: Finding, **changes: Any) -> Finding:
     import dataclasses
 
     return dataclasses.replace(finding, **changes)
+
+
+def test_accepting_a_regression_records_its_new_level_by_series_or_by_issue_fingerprint(ledger, client):
+    from observability_assets.cli.baselines import accept_regressions
+
+    finding = regression(1)
+    series_kind, series_key = finding.key.split(":", 1)
+    with ledger.warehouse.write("a detected regression") as con:
+        con.execute(
+            "INSERT INTO marts.regression_drift (series_kind, series_key, repo, change_at, before_value, "
+            "after_value, change_pct, direction) VALUES (?, ?, ?, ?, 1.0, 2.0, 100.0, 'regression')",
+            [series_kind, series_key, REPO, NOW - timedelta(days=30)],
+        )
+    with pytest.raises(
+        ValueError, match=re.escape("no regression detected for series 'test_duration:acme/api|unit|t-9'")
+    ):
+        accept_regressions(ledger.warehouse, ["test_duration:acme/api|unit|t-9"], "new normal", "ana")
+    with pytest.raises(ValueError, match="no performance-regression issue with fingerprint"):
+        accept_regressions(ledger.warehouse, [finding.fingerprint], "new normal", "ana")
+    assert "regression.accepted" not in actions(ledger)
+
+    assert accept_regressions(ledger.warehouse, [finding.key], "new normal", "ana") == [
+        f"{finding.key}: accepted the level 2 (was 1)"
+    ]
+    tracker(ledger, client).report([finding], now=NOW)
+    accept_regressions(ledger.warehouse, [finding.fingerprint], "still the new normal", "bo")
+    first, second = [e for e in ledger.entries() if e.action == "regression.accepted"]
+    assert (first.subject, first.actor, first.detail_object["level"], first.detail_object["by"]) == (
+        finding.key,
+        "vigil baselines update",
+        2.0,
+        "ana",
+    )
+    assert second.subject == finding.key and second.detail_object["fingerprint"] == finding.fingerprint
+    assert second.detail_object["reason"] == "still the new normal"
+    assert ledger.verify().ok
