@@ -323,8 +323,9 @@ def holdout_cases(
         failing = commit.failed - commit.flaky - inherited
         if len(commit.failed) > 0.5 * max(len(history.tests), 1):
             failing = frozenset()  # an outage
+        changed = tuple(branch_files(history, head, base))
         cases.append(
-            ChangeCase(history.repo, head, tuple(branch_files(history, head, base)), failing, 0.0, 0.0)
+            ChangeCase(history.repo, head, changed, failing, latest_files(history, head, changed), 0.0, 0.0)
         )
     return cases
 
