@@ -61,7 +61,7 @@ _CHECKOUT = re.compile(
 )
 _OUTSIDE_PATH = re.compile(
     r"(?:site-packages/|dist-packages/|/lib/python\d|/lib64/python\d|^<|node_modules/|^node:|^internal/[\w/]+\.js$|"
-    r"/usr/local/go/|/usr/lib/go|/go/pkg/mod/|/pkg/mod/|^runtime/|^testing/|/gems/|/rubies/|/\.rbenv/|"
+    r"/usr/local/go/|/usr/lib/go|/hostedtoolcache/|/go/pkg/mod/|/pkg/mod/|^runtime/|^testing/|/gems/|/rubies/|/\.rbenv/|"
     r"/ruby/\d|/vendor/|/_pytest/|/pluggy/|^/usr/lib/|/jdk[^/]*/|/Microsoft\.NET/|^\[native code\])"
 )
 _JAVA_OUTSIDE = re.compile(
@@ -90,7 +90,7 @@ def path_in_repo(path: str) -> bool:
 
 _PY_TRACEBACK = re.compile(r'^\s*File "([^"]+)", line (\d+)(?:, in (\S+))?', re.M)
 _PY_LOCATION = re.compile(
-    r"^\s*(\S[^\n]*?\.py):(\d+): (?:in (\S+)|(\w[\w.]*))\s*$", re.M
+    r"^\s*(\S[^\n]*?\.py):(\d+):(?: in (\S+)| (\w[\w.]*))?[ \t]*$", re.M
 )  # pytest long/short
 _PY_E_LINE = re.compile(r"^\s*E\s+(\S.*)$", re.M)
 _JAVA_AT = re.compile(
