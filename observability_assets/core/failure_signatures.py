@@ -61,6 +61,21 @@ MASKS: tuple[tuple[str, str, str], ...] = (
     ("space", r"\s+", " "),
 )
 _COMPILED = tuple((re.compile(pattern), replacement) for _, pattern, replacement in MASKS)
+# A mask can only match when its text contains one of these (skipping it saves a regex pass).
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "uuid": ("-",),
+    "timestamp": ("-",),
+    "date": ("-",),
+    "time": (":",),
+    "temp_path": ("tmp", "Temp", "folders", "shm", "/run/", "pytest-of"),
+    "java_identity": ("@",),
+    "ip": (".", "::"),
+    "param_id": ("[",),
+}
+_GATED = tuple(
+    (compiled, replacement, _NEEDS.get(name, ()))
+    for (name, _, _), (compiled, replacement) in zip(MASKS, _COMPILED, strict=True)
+)
 
 HEADLINE_CHARS = 300  # a headline longer than this is cut: what follows is detail (diffs, dumps)
 
@@ -75,8 +90,9 @@ _TEST_FILE = re.compile(
 
 def normalise(text: str) -> str:
     """`text` with everything that varies between occurrences masked (see MASKS)."""
-    for pattern, replacement in _COMPILED:
-        text = pattern.sub(replacement, text)
+    for pattern, replacement, needs in _GATED:
+        if not needs or any(n in text for n in needs):
+            text = pattern.sub(replacement, text)
     return text.strip()
 
 
@@ -91,6 +107,7 @@ def sql_normalise(column: str) -> tuple[str, list[str]]:
 
 @dataclass(frozen=True)
 class FailureSignature:
+    origin: str  # file:function of the innermost frame (unmasked), "" without frames
     base: str  # masked headline @ origin frame; the same for every occurrence of the cause
     base_digest: str  # 16 hex characters of sha1(base)
     per_test: bool  # an assertion in the test's own code: the cluster is the test's own
@@ -126,6 +143,7 @@ def describe_failure(
         or not trace.frames
     )  # no frames at all: nothing says the failure is shared
     return FailureSignature(
+        origin=f"{origin.file}:{origin.function or ''}" if origin else "",
         base=base,
         base_digest=digest(base),
         per_test=per_test,
@@ -140,12 +158,93 @@ def describe_failure(
 
 
 def signature_text(trace: ParsedTrace, message: str | None) -> str:
-    headline = normalise((trace.headline or message or "")[:HEADLINE_CHARS])
+    headline = (trace.headline or message or "")[:HEADLINE_CHARS]
     if not trace.frames:
-        return headline
+        return normalise(headline)
     origin = trace.frames[0]
-    where = f"{origin.file.rsplit('/', 1)[-1]}:{origin.function or ''}"
-    return f"{headline} @ {normalise(where)}"
+    return normalise(f"{headline} @ {origin.file.rsplit('/', 1)[-1]}:{origin.function or ''}")
+
+
+# -- a test's own identity in a failure text ---------------------------------------------------------
+
+_TEST_FUNCTION_PREFIXES = ("test", "Test", "should")
+MIN_IDENTITY_CHARS = 4
+MIN_NAME_CHARS = 6
+
+# The kinds of token that name a test, in the fixed order they are blanked and filled in (a class
+# name before its short name, a file before the function in it). SQL per kind: its value for a row
+# of raw.test_results (classname, file, suite, test_name columns), '' when it does not apply.
+_SHORT = "string_split(classname, '.')[-1]"
+_FUNCTION = "split_part(split_part(split_part(test_name, '[', 1), '(', 1), '/', 1)"
+IDENTITY_KINDS: tuple[tuple[str, str], ...] = (
+    ("class_path", f"CASE WHEN contains(classname, '.') AND length(classname) >= {MIN_IDENTITY_CHARS} "
+                   "THEN replace(classname, '.', '/') ELSE '' END"),
+    ("classname", f"CASE WHEN length(classname) >= {MIN_IDENTITY_CHARS} THEN classname ELSE '' END"),
+    ("file", f"CASE WHEN length(file) >= {MIN_IDENTITY_CHARS} THEN file ELSE '' END"),
+    ("suite", f"CASE WHEN length(suite) >= {MIN_IDENTITY_CHARS} THEN suite ELSE '' END"),
+    ("short", f"CASE WHEN contains(classname, '.') AND length({_SHORT}) >= {MIN_NAME_CHARS} THEN {_SHORT} ELSE '' END"),
+    ("function", f"CASE WHEN ({_FUNCTION} LIKE 'test%' OR {_FUNCTION} LIKE 'Test%' OR {_FUNCTION} LIKE 'should%') "
+                 f"AND length({_FUNCTION}) >= {MIN_NAME_CHARS} THEN {_FUNCTION} ELSE '' END"),
+)  # fmt: skip
+_NEVER = "chr(1) || chr(2) || chr(3)"  # a string no failure text contains
+
+
+def identity_tokens(
+    classname: str | None, test_name: str | None, file: str | None, suite: str | None
+) -> list[tuple[str, str]]:
+    """(kind, token) naming the test itself in its failure text, in IDENTITY_KINDS order.
+
+    Blanking them (`identity_blank_sql`) lets the failures of many tests that differ only in the
+    calling test share one shape. When a shape's signature or probable frame names its example's
+    test (`templated`), each member gets its own test filled back in (`identity_fill_sql`), and the
+    signature is per test.
+    """
+    values: dict[str, str] = {}
+    if classname and len(classname) >= MIN_IDENTITY_CHARS:
+        if "." in classname:
+            values["class_path"] = classname.replace(".", "/")
+            short = classname.rsplit(".", 1)[1]
+            if len(short) >= MIN_NAME_CHARS:
+                values["short"] = short
+        values["classname"] = classname
+    for kind, value in (("file", file), ("suite", suite)):
+        if value and len(value) >= MIN_IDENTITY_CHARS:
+            values[kind] = value
+    if test_name:
+        function = test_name.split("[", 1)[0].split("(", 1)[0].split("/", 1)[0]
+        if function.startswith(_TEST_FUNCTION_PREFIXES) and len(function) >= MIN_NAME_CHARS:
+            values["function"] = function
+    return [(kind, values[kind]) for kind, _ in IDENTITY_KINDS if kind in values]
+
+
+def _placeholder(kind: str) -> str:
+    return f"\x01{kind}\x01"
+
+
+def templated(value: str | None, tokens: list[tuple[str, str]]) -> tuple[str | None, bool]:
+    """`value` with the test's tokens replaced by placeholders, and whether any was there."""
+    if not value:
+        return value, False
+    out = value
+    for kind, token in tokens:
+        out = out.replace(token, _placeholder(kind))
+    return out, out != value
+
+
+def identity_blank_sql(text: str) -> str:
+    """DuckDB expression: `text` with the row's identity tokens replaced by '#' (plain `replace`)."""
+    expression = text
+    for _, value in IDENTITY_KINDS:
+        expression = f"replace({expression}, coalesce(nullif({value}, ''), {_NEVER}), '#')"
+    return expression
+
+
+def identity_fill_sql(template: str) -> str:
+    """DuckDB expression: a `templated` value with the row's own tokens filled in."""
+    expression = template
+    for kind, value in IDENTITY_KINDS:
+        expression = f"replace({expression}, chr(1) || '{kind}' || chr(1), coalesce({value}, ''))"
+    return expression
 
 
 def digest(text: str) -> str:

@@ -28,7 +28,16 @@ import dagster as dg
 
 from observability_assets.assetkit.metadata import column_schema
 from observability_assets.core.contract import FAILURE_CLUSTER_MEMBERS, FAILURE_CLUSTERS, FLAKY_SCORES
-from observability_assets.core.failure_signatures import CLUSTER_SIGNATURE_SQL, SHAPE_PATTERN, describe_failure
+from observability_assets.core.failure_signatures import (
+    CLUSTER_SIGNATURE_SQL,
+    SHAPE_PATTERN,
+    describe_failure,
+    digest,
+    identity_blank_sql,
+    identity_fill_sql,
+    identity_tokens,
+    templated,
+)
 from resources.warehouse import Warehouse, WarehouseResource, quote_identifier
 
 if TYPE_CHECKING:
@@ -52,13 +61,13 @@ def windows_from_env(environ: Mapping[str, str] = os.environ) -> tuple[int, ...]
     return tuple(days)
 
 
-_FAILING_SQL = """
+_RAW_TEXT = "coalesce(message, '') || chr(10) || coalesce(stack_trace, '')"
+_FAILING_SQL = f"""
 CREATE TEMP TABLE failing AS
 SELECT t.repo, t.run_id, t.run_attempt, t.job_id, t.report_path, t.test_id, t.classname, t.test_name,
-       t.file, t.attempt, t.outcome, t.partition_day,
+       t.file, t.suite, t.attempt, t.outcome, t.partition_day,
        coalesce(r.created_at, CAST(t.partition_day AS TIMESTAMP)) AS failed_at,
-       hash(regexp_replace(coalesce(t.message, '') || chr(10) || coalesce(t.stack_trace, ''), ?, '#', 'g'))
-           AS shape,
+       hash(regexp_replace({identity_blank_sql(_RAW_TEXT)}, ?, '#', 'g')) AS shape,
        t.message, t.stack_trace
 FROM raw.test_results AS t
 LEFT JOIN raw.ci_runs AS r USING (repo, run_id, run_attempt)
@@ -69,104 +78,106 @@ SELECT repo, run_id, run_attempt, job_key, bool_or(infra_failure) AS infra_failu
 FROM staging.test_job_health WHERE partition_day >= ? AND partition_day <= ?
 GROUP BY ALL
 """
+# One example per shape (the same row's columns: a struct, not any_value column by column).
 _EXAMPLES_SQL = """
-SELECT shape, any_value(message) AS message, any_value(stack_trace) AS stack_trace,
-       any_value(classname) AS classname, any_value(file) AS file
+SELECT shape, unnest(any_value(struct_pack(message, stack_trace, classname, test_name, file, suite)))
 FROM failing GROUP BY shape
 """
 _MEMBERS_SQL = """
-SELECT f.repo, f.run_id, f.run_attempt, f.job_id, f.report_path, f.test_id, f.classname, f.test_name,
-       f.file, f.attempt, f.outcome, f.failed_at, f.partition_day, f.shape
-FROM failing AS f
+SELECT repo, run_id, run_attempt, job_id, report_path, test_id, classname, test_name, file, suite, attempt,
+       outcome, failed_at, partition_day, shape
+FROM failing
 """
 
 
-def read_failures(con: duckdb.DuckDBPyConnection, first: date, last: date) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """(failing executions, one example text per shape, infrastructure-failed jobs) of [first, last]."""
+def read_failures(con: duckdb.DuckDBPyConnection, first: date, last: date) -> dict[str, pa.Table]:
+    """The failing executions of [first, last], one example per shape, infrastructure-failed jobs."""
     con.execute(_FAILING_SQL, [SHAPE_PATTERN, first, last])
-    members = con.sql(_MEMBERS_SQL).to_arrow_table()
-    examples = con.sql(_EXAMPLES_SQL).to_arrow_table()
-    has_health = con.execute(
+    out = {"members": con.sql(_MEMBERS_SQL).to_arrow_table(), "examples": con.sql(_EXAMPLES_SQL).to_arrow_table()}
+    ((has_health,),) = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'staging' AND table_name = 'test_job_health'"
-    ).fetchone()[0]
+    ).fetchall()
     if has_health:
-        infra = con.sql(_INFRA_SQL, params=[first, last]).to_arrow_table()
+        out["infra"] = con.sql(_INFRA_SQL, params=[first, last]).to_arrow_table()
     else:
-        infra = con.sql(
+        out["infra"] = con.sql(
             "SELECT NULL::VARCHAR AS repo, NULL::BIGINT AS run_id, NULL::INTEGER AS run_attempt, "
             "NULL::BIGINT AS job_key, NULL::BOOLEAN AS infra_failure WHERE false"
         ).to_arrow_table()
     con.execute("DROP TABLE failing")
-    return members, examples, infra
+    return out
+
+
+_DESCRIBED = (
+    ("shape", "uint64"),
+    ("base_digest", "string"),
+    ("per_test", "bool_"),
+    ("signature_text", "string"),
+    ("headline", "string"),
+    ("dialect", "string"),
+    ("frame_file", "string"),
+    ("frame_function", "string"),
+    ("frame_line", "int64"),
+    ("frame_source", "string"),
+)
 
 
 def describe_shapes(examples: pa.Table) -> pa.Table:
-    """Signature and probable frame of each shape's example (the only per-failure Python)."""
+    """Signature and probable frame of each shape's example: the only per-failure Python.
+
+    What names the example's own test (its file, class, function) is turned into placeholders, so
+    every member gets its own test back (`identity_fill_sql`); a signature that names its test is
+    that test's own (`per_test`).
+    """
     import pyarrow as pa
 
-    columns: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "shape",
-            "base_digest",
-            "per_test",
-            "signature_text",
-            "headline",
-            "dialect",
-            "frame_file",
-            "frame_function",
-            "frame_line",
-            "frame_source",
-        )
-    }
-    for shape, message, stack, classname, file in zip(
-        *(examples.column(n).to_pylist() for n in ("shape", "message", "stack_trace", "classname", "file")),
-        strict=True,
+    columns: dict[str, list[Any]] = {name: [] for name, _ in _DESCRIBED}
+    names = ("shape", "message", "stack_trace", "classname", "test_name", "file", "suite")
+    for shape, message, stack, classname, test_name, file, suite in zip(
+        *(examples.column(n).to_pylist() for n in names), strict=True
     ):
-        d = describe_failure(message, stack, test_classname=classname, test_file=None)
-        columns["shape"].append(shape)
-        columns["base_digest"].append(d.base_digest)
-        columns["per_test"].append(d.per_test)
-        columns["signature_text"].append(d.base)
-        columns["headline"].append(d.headline)
-        columns["dialect"].append(d.dialect)
-        columns["frame_file"].append(d.frame_file)
-        columns["frame_function"].append(d.frame_function)
-        columns["frame_line"].append(d.frame_line)
-        columns["frame_source"].append(d.frame_source if d.frame_file else "none")
-    return pa.table(
-        columns,
-        schema=pa.schema(
-            [
-                ("shape", pa.uint64()),
-                ("base_digest", pa.string()),
-                ("per_test", pa.bool_()),
-                ("signature_text", pa.string()),
-                ("headline", pa.string()),
-                ("dialect", pa.string()),
-                ("frame_file", pa.string()),
-                ("frame_function", pa.string()),
-                ("frame_line", pa.int64()),
-                ("frame_source", pa.string()),
-            ]
-        ),
-    )
+        d = describe_failure(message, stack, test_classname=classname)
+        tokens = identity_tokens(classname, test_name, file, suite)
+        base, in_base = templated(d.base, tokens)
+        headline, _ = templated(d.headline, tokens)
+        frame_file, in_file = templated(d.frame_file, tokens)
+        frame_function, in_function = templated(d.frame_function, tokens)
+        own = in_base or in_file or in_function
+        for name, value in (
+            ("shape", shape),
+            ("base_digest", digest(base) if own else d.base_digest),
+            ("per_test", d.per_test or own),
+            ("signature_text", base),
+            ("headline", headline),
+            ("dialect", d.dialect),
+            ("frame_file", frame_file),
+            ("frame_function", frame_function),
+            ("frame_line", d.frame_line),
+            ("frame_source", d.frame_source if d.frame_file else "none"),
+        ):
+            columns[name].append(value)
+    return pa.table(columns, schema=pa.schema([(name, getattr(pa, kind)()) for name, kind in _DESCRIBED]))
 
 
 _ASSIGN_SQL = f"""
 CREATE TEMP TABLE members AS
-SELECT m.*, s.base_digest, s.per_test, s.signature_text, s.headline, s.dialect, s.frame_function,
-       s.frame_line,
-       coalesce(s.frame_file, m.file) AS probable_file,
-       CASE WHEN s.frame_file IS NOT NULL THEN s.frame_source WHEN m.file IS NOT NULL THEN 'test_file'
-            ELSE 'none' END AS frame_source,
-       coalesce(i.infra_failure, false) AS infra_failure,
-       {CLUSTER_SIGNATURE_SQL.replace("test_id", "m.test_id")} AS signature
-FROM member_rows AS m
-JOIN shapes AS s USING (shape)
-LEFT JOIN infra AS i
-  ON i.repo = m.repo AND i.run_id = m.run_id AND i.run_attempt = m.run_attempt
- AND i.job_key = coalesce(m.job_id, -1)
+SELECT *, {CLUSTER_SIGNATURE_SQL} AS signature
+FROM (
+    SELECT m.*, s.base_digest, s.per_test, s.dialect, s.frame_line,
+           CASE WHEN s.per_test AND contains(s.signature_text, chr(1)) THEN {identity_fill_sql("s.signature_text")} ELSE s.signature_text END AS signature_text,
+           CASE WHEN s.per_test AND contains(s.headline, chr(1)) THEN {identity_fill_sql("s.headline")} ELSE s.headline END AS headline,
+           CASE WHEN s.per_test AND contains(s.frame_function, chr(1)) THEN {identity_fill_sql("s.frame_function")} ELSE s.frame_function END AS frame_function,
+           coalesce(CASE WHEN s.per_test AND contains(s.frame_file, chr(1)) THEN {identity_fill_sql("s.frame_file")}
+                         ELSE s.frame_file END, m.file) AS probable_file,
+           CASE WHEN s.frame_file IS NOT NULL THEN s.frame_source
+                WHEN m.file IS NOT NULL THEN 'test_file' ELSE 'none' END AS frame_source,
+           coalesce(i.infra_failure, false) AS infra_failure
+    FROM member_rows AS m
+    JOIN shapes AS s USING (shape)
+    LEFT JOIN infra AS i
+      ON i.repo = m.repo AND i.run_id = m.run_id AND i.run_attempt = m.run_attempt
+     AND i.job_key = coalesce(m.job_id, -1)
+)
 """
 
 _CLUSTERS_SQL = """
@@ -200,8 +211,8 @@ WITH w AS (
            arg_max(coalesce(probable_file, '?') || coalesce(':' || frame_line, '')
                    || coalesce(' in ' || frame_function, ''), failed_at) AS example_frame,
            mode(probable_file) AS probable_file,
-           mode(frame_source) AS frame_source,
-           mode(dialect) AS dialect,
+           any_value(frame_source) AS frame_source,
+           any_value(dialect) AS dialect,
            min(failed_at) AS first_seen, max(failed_at) AS last_seen,
            count(*) AS failures, count(DISTINCT test_id) AS tests,
            count(DISTINCT (repo, run_id, run_attempt)) AS runs, count(DISTINCT repo) AS repos,
@@ -232,27 +243,33 @@ ORDER BY c.failures DESC, c.signature
 
 
 def cluster(
-    member_rows: pa.Table, shapes: pa.Table, infra: pa.Table, flaky: pa.Table, as_of: date, windows: Sequence[int]
+    member_rows: pa.Table,
+    shapes: pa.Table,
+    infra: pa.Table,
+    flaky: pa.Table,
+    as_of: date,
+    windows: Sequence[int],
 ) -> tuple[pa.Table, pa.Table]:
     """(members of the longest window, clusters of every window), computed in memory."""
     import duckdb
     import pyarrow as pa
 
     with duckdb.connect() as con:
-        for name, frame in (("member_rows", member_rows), ("shapes", shapes), ("infra", infra), ("flaky", flaky)):
+        tables = {"member_rows": member_rows, "shapes": shapes, "infra": infra, "flaky": flaky}
+        for name, frame in tables.items():
             con.register(name, frame)
         con.execute(_ASSIGN_SQL)
-        tables = []
+        per_window = []
         for days in windows:
             start = as_of - timedelta(days=days - 1)
-            tables.append(
+            per_window.append(
                 con.sql(
                     _CLUSTERS_SQL, params={"window_days": days, "window_start": start, "as_of": as_of}
                 ).to_arrow_table()
             )
         member_columns = ", ".join(quote_identifier(c) for c in FAILURE_CLUSTER_MEMBERS.column_names)
         members = con.sql(f"SELECT {member_columns} FROM members").to_arrow_table()  # noqa: S608 - contract names
-    clusters = pa.concat_tables(tables) if tables else None
+    clusters = pa.concat_tables(per_window) if per_window else None
     return members, clusters
 
 
@@ -261,12 +278,12 @@ def refresh_failure_clusters(warehouse: Warehouse, windows: Sequence[int] = DEFA
     timings: dict[str, float] = {}
     started = time.perf_counter()
     with warehouse.read("failure clusters: read failures") as con:
-        (as_of,) = con.execute("SELECT max(partition_day) FROM raw.test_results").fetchone()
+        ((as_of,),) = con.execute("SELECT max(partition_day) FROM raw.test_results").fetchall()
         if as_of is None:
-            member_rows = examples = infra = flaky = None
+            read = flaky = None
         else:
             first = as_of - timedelta(days=max(windows) - 1)
-            member_rows, examples, infra = read_failures(con, first, as_of)
+            read = read_failures(con, first, as_of)
             flaky = con.sql(
                 f"SELECT repo, test_id, status FROM {FLAKY_SCORES.qualified_name}"  # noqa: S608 - contract name
             ).to_arrow_table()
@@ -275,10 +292,10 @@ def refresh_failure_clusters(warehouse: Warehouse, windows: Sequence[int] = DEFA
         _write(warehouse, None, None)
         return {"as_of": None, "failures": 0, "clusters": 0, "shapes": 0, **timings}
     mark = time.perf_counter()
-    shapes = describe_shapes(examples)
+    shapes = describe_shapes(read["examples"])
     timings["describe_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    members, clusters = cluster(member_rows, shapes, infra, flaky, as_of, windows)
+    members, clusters = cluster(read["members"], shapes, read["infra"], flaky, as_of, windows)
     timings["cluster_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
     _write(warehouse, members, clusters)
