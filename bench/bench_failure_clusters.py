@@ -99,7 +99,7 @@ def load(warehouse: Warehouse, frame: pd.DataFrame) -> None:
         con.execute(
             "INSERT INTO raw.test_results (repo, run_id, run_attempt, job_id, test_id, classname, test_name, file, "
             "suite, outcome, attempt, message, stack_trace, report_path, partition_day) "
-            f"SELECT repo, run_id, run_attempt, job_id, {TEST_ID_SQL}, classname, test_name, file, suite, outcome, 0, "  # noqa: S608 - constant
+            f"SELECT repo, run_id, run_attempt, job_id, {TEST_ID_SQL}, classname, test_name, file, suite, outcome, 0, "
             "message, stack_trace, 'report.xml', ? FROM f",
             [DAY],
         )

@@ -23,7 +23,9 @@ def _conditional_entropy(pairs: Counter, given: Counter, total: int) -> float:
     return -sum(n / total * math.log(n / given[y]) for (_, y), n in pairs.items())
 
 
-def homogeneity_completeness_v(classes: Sequence[Hashable], clusters: Sequence[Hashable]) -> tuple[float, float, float]:
+def homogeneity_completeness_v(
+    classes: Sequence[Hashable], clusters: Sequence[Hashable]
+) -> tuple[float, float, float]:
     if len(classes) != len(clusters):
         raise ValueError("classes and clusters must label the same items")
     total = len(classes)
@@ -34,8 +36,14 @@ def homogeneity_completeness_v(classes: Sequence[Hashable], clusters: Sequence[H
     h_c = _entropy(list(class_counts.values()), total)
     h_k = _entropy(list(cluster_counts.values()), total)
     h_c_given_k = _conditional_entropy(joint, cluster_counts, total)
-    h_k_given_c = _conditional_entropy(Counter({(k, c): n for (c, k), n in joint.items()}), class_counts, total)
+    h_k_given_c = _conditional_entropy(
+        Counter({(k, c): n for (c, k), n in joint.items()}), class_counts, total
+    )
     homogeneity = 1.0 if h_c == 0 else 1.0 - h_c_given_k / h_c
     completeness = 1.0 if h_k == 0 else 1.0 - h_k_given_c / h_k
-    v = 0.0 if homogeneity + completeness == 0 else 2 * homogeneity * completeness / (homogeneity + completeness)
+    v = (
+        0.0
+        if homogeneity + completeness == 0
+        else 2 * homogeneity * completeness / (homogeneity + completeness)
+    )
     return homogeneity, completeness, v

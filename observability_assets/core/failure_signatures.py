@@ -261,7 +261,9 @@ def cluster_signature(base_digest: str, per_test: bool, test_id: str) -> str:
     return hashlib.md5(f"{base_digest}|{test_id}".encode(), usedforsecurity=False).hexdigest()[:16]
 
 
-CLUSTER_SIGNATURE_SQL = "CASE WHEN per_test THEN md5(base_digest || '|' || test_id)[1:16] ELSE base_digest END"
+CLUSTER_SIGNATURE_SQL = (
+    "CASE WHEN per_test THEN md5(base_digest || '|' || test_id)[1:16] ELSE base_digest END"
+)
 
 # One pass that blanks what varies, only to find the failures that read the same: members of one
 # shape share a signature (it is computed once per shape, from one example). Coarser than MASKS

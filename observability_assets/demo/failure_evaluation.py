@@ -158,7 +158,9 @@ def render(results: list[dict[str, Any]]) -> str:
     lines.append("|---:|" + "---:|" * len(kinds))
     for r in results:
         lines.append(
-            f"| {r['seed']} | " + " | ".join(f"{r['module_right_by_kind'].get(k, float('nan')):.1%}" for k in kinds) + " |"
+            f"| {r['seed']} | "
+            + " | ".join(f"{r['module_right_by_kind'].get(k, float('nan')):.1%}" for k in kinds)
+            + " |"
         )
     return "\n".join(lines)
 
@@ -188,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         write_section(table)
     ok = all(
-        r["homogeneity"] >= GOAL_HOMOGENEITY and r["completeness"] >= GOAL_COMPLETENESS and r["module_right"] >= GOAL_MODULE
+        r["homogeneity"] >= GOAL_HOMOGENEITY
+        and r["completeness"] >= GOAL_COMPLETENESS
+        and r["module_right"] >= GOAL_MODULE
         for r in results
     )
     return 0 if ok else 1

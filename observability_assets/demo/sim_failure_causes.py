@@ -26,7 +26,6 @@ draws where they were.
 from __future__ import annotations
 
 import random
-import uuid
 from dataclasses import dataclass, replace
 
 from observability_assets.demo.sim_plan import DAY_S, RepoPlan
@@ -71,7 +70,9 @@ def plan_dependency_break(
     best = max(counts.values())
     dialect = rng.choice(sorted(d for d, n in counts.items() if n == best))
     repos = tuple(f"{owner}/{n}" for n, d in zip(names, dialects, strict=True) if d == dialect)
-    return DependencyBreak(dialect, repos, rng.randint(max(1, days // 4), max(1, days // 2)), rng.randint(1, 3))
+    return DependencyBreak(
+        dialect, repos, rng.randint(max(1, days // 4), max(1, days // 2)), rng.randint(1, 3)
+    )
 
 
 def add_dependency_break(
@@ -443,7 +444,9 @@ def _go(kind: str, causes: RepoCauses, c: TestCatalogue, test: int, rng: random.
             f"{classname}.{test_fn}({_hex(rng)})\n\t{root}/{classname.split('/', 3)[3]}/{own}:{line} +0x45\n"
         )
     elif kind == OWN_FLAKY:
-        body = f"    {own}:{line}: timed out after {rng.randint(2, 9)}s waiting for {' '.join(words) or 'event'}"
+        body = (
+            f"    {own}:{line}: timed out after {rng.randint(2, 9)}s waiting for {' '.join(words) or 'event'}"
+        )
     else:
         expected = rng.randint(1, 500)
         body = f"    {own}:{line}: got {expected + rng.randint(1, 9)}, want {expected}"

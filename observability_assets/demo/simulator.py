@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from observability_assets.demo import sim_secrets
+from observability_assets.demo import sim_failure_causes as causes_sim
 from observability_assets.demo.junit_writer import (
     JobResults,
     ReportContext,
@@ -66,7 +67,6 @@ from observability_assets.demo.sim_plan import (
     plan_repo,
 )
 from observability_assets.demo.sim_tests import INFRA, SKIP, TestCatalogue, build_catalogue, dialect_for
-from observability_assets.demo import sim_failure_causes as causes_sim
 
 API = "https://api.github.com"
 WEB = "https://github.com"
@@ -141,7 +141,11 @@ class Organisation:
         )
         self.dependency_break = (
             causes_sim.plan_dependency_break(
-                spec.seed, spec.owner, spec.repos, tuple(dialect_for(n, i) for i, n in enumerate(spec.repos)), spec.days
+                spec.seed,
+                spec.owner,
+                spec.repos,
+                tuple(dialect_for(n, i) for i, n in enumerate(spec.repos)),
+                spec.days,
             )
             if spec.inject_ground_truth
             else None
@@ -534,7 +538,9 @@ class Organisation:
         causes = repo.causes
         if causes is None or not self.spec.inject_ground_truth:
             return None
-        return lambda catalogue, test, reason: causes_sim.failure_text(causes, catalogue, test, reason, occurrence)
+        return lambda catalogue, test, reason: causes_sim.failure_text(
+            causes, catalogue, test, reason, occurrence
+        )
 
     def failure_cause(self, repo_name: str, test: int, reason: int) -> tuple[str, str, str]:
         """(kind, label, expected probable file) of one failing execution: the clustering truth."""
@@ -564,10 +570,15 @@ class Organisation:
             if not len(truth) or repo.causes is None:
                 continue
             truth = truth[truth["outcome"].isin(["failed", "error"])]
-            index = {key: i for i, key in enumerate(zip(repo.catalogue.classname, repo.catalogue.name, strict=True))}
+            index = {
+                key: i
+                for i, key in enumerate(zip(repo.catalogue.classname, repo.catalogue.name, strict=True))
+            }
             job_of = {int(self.job_ids[repo.job_offset + j]): j for j in range(len(repo.exe.job_attempt))}
             rows = []
-            for job_id, classname, name in zip(truth["job_id"], truth["classname"], truth["test_name"], strict=True):
+            for job_id, classname, name in zip(
+                truth["job_id"], truth["classname"], truth["test_name"], strict=True
+            ):
                 test = index[(classname, name)]
                 reason = int(repo.exe.reason[repo.exe.job_test_row[job_of[int(job_id)]], test])
                 rows.append(self.failure_cause(repo.full_name, test, reason))

@@ -62,6 +62,7 @@ def windows_from_env(environ: Mapping[str, str] = os.environ) -> tuple[int, ...]
 
 
 _RAW_TEXT = "coalesce(message, '') || chr(10) || coalesce(stack_trace, '')"
+# The f-string parts are SQL built from constants of core.failure_signatures, never from data.
 _FAILING_SQL = f"""
 CREATE TEMP TABLE failing AS
 SELECT t.repo, t.run_id, t.run_attempt, t.job_id, t.report_path, t.test_id, t.classname, t.test_name,
@@ -72,7 +73,7 @@ SELECT t.repo, t.run_id, t.run_attempt, t.job_id, t.report_path, t.test_id, t.cl
 FROM raw.test_results AS t
 LEFT JOIN raw.ci_runs AS r USING (repo, run_id, run_attempt)
 WHERE t.outcome IN ('failed', 'error') AND t.partition_day >= ? AND t.partition_day <= ?
-"""
+"""  # noqa: S608
 _INFRA_SQL = """
 SELECT repo, run_id, run_attempt, job_key, bool_or(infra_failure) AS infra_failure
 FROM staging.test_job_health WHERE partition_day >= ? AND partition_day <= ?
@@ -93,7 +94,10 @@ FROM failing
 def read_failures(con: duckdb.DuckDBPyConnection, first: date, last: date) -> dict[str, pa.Table]:
     """The failing executions of [first, last], one example per shape, infrastructure-failed jobs."""
     con.execute(_FAILING_SQL, [SHAPE_PATTERN, first, last])
-    out = {"members": con.sql(_MEMBERS_SQL).to_arrow_table(), "examples": con.sql(_EXAMPLES_SQL).to_arrow_table()}
+    out = {
+        "members": con.sql(_MEMBERS_SQL).to_arrow_table(),
+        "examples": con.sql(_EXAMPLES_SQL).to_arrow_table(),
+    }
     ((has_health,),) = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'staging' AND table_name = 'test_job_health'"
     ).fetchall()
@@ -178,7 +182,7 @@ FROM (
       ON i.repo = m.repo AND i.run_id = m.run_id AND i.run_attempt = m.run_attempt
      AND i.job_key = coalesce(m.job_id, -1)
 )
-"""
+"""  # noqa: S608
 
 _CLUSTERS_SQL = """
 WITH w AS (
@@ -273,7 +277,9 @@ def cluster(
     return members, clusters
 
 
-def refresh_failure_clusters(warehouse: Warehouse, windows: Sequence[int] = DEFAULT_WINDOWS) -> dict[str, Any]:
+def refresh_failure_clusters(
+    warehouse: Warehouse, windows: Sequence[int] = DEFAULT_WINDOWS
+) -> dict[str, Any]:
     """Recompute both marts as of the latest day with test results; returns timings and counts."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -318,7 +324,9 @@ def _write(warehouse: Warehouse, members: pa.Table | None, clusters: pa.Table | 
                 if frame is not None and frame.num_rows:
                     names = ", ".join(quote_identifier(c) for c in spec.column_names)
                     con.register("incoming_rows", frame)
-                    con.execute(f"INSERT INTO {spec.qualified_name} ({names}) SELECT {names} FROM incoming_rows")  # noqa: S608 - contract names
+                    # Table and column names come from contract.py, never from data.
+                    insert = f"INSERT INTO {spec.qualified_name} ({names}) SELECT {names} FROM incoming_rows"  # noqa: S608
+                    con.execute(insert)
                     con.unregister("incoming_rows")
             con.execute("COMMIT")
         except BaseException:
@@ -368,7 +376,9 @@ def failure_clusters(warehouse: WarehouseResource):
             **timings,
         },
     )
-    yield dg.MaterializeResult(asset_key=FAILURE_MEMBERS_KEY, metadata={"dagster/row_count": figures["failures"]})
+    yield dg.MaterializeResult(
+        asset_key=FAILURE_MEMBERS_KEY, metadata={"dagster/row_count": figures["failures"]}
+    )
 
 
 @dg.asset_check(
