@@ -97,6 +97,12 @@ def evaluate_seed(seed: int, workdir: Path) -> dict[str, Any]:
     warehouse = Warehouse(workdir / f"failures-{seed}.duckdb", snapshot_interval_s=1e9)
     load(warehouse, org, failures)
     figures = refresh_failure_clusters(warehouse, windows=(org.spec.days,))
+    return {"seed": seed, **score(warehouse, org), "distinct_shapes": figures["shapes"],
+            "seconds": time.perf_counter() - started}  # fmt: skip
+
+
+def score(warehouse: Warehouse, org: Organisation) -> dict[str, Any]:
+    """marts.failure_cluster_members held against the organisation's planted causes."""
     members = warehouse.query(
         "SELECT repo, run_id, run_attempt, job_id, classname, test_name, attempt, signature, probable_file "
         "FROM marts.failure_cluster_members"
@@ -112,7 +118,6 @@ def evaluate_seed(seed: int, workdir: Path) -> dict[str, Any]:
     right = joined["probable_file"] == joined["expected_file"]
     by_kind = joined.assign(right=right).groupby("cause_kind")["right"].mean().round(4).to_dict()
     return {
-        "seed": seed,
         "failures": len(joined),
         "unmatched": unmatched,
         "causes": int(joined["cause"].nunique()),
@@ -125,8 +130,6 @@ def evaluate_seed(seed: int, workdir: Path) -> dict[str, Any]:
         "homogeneity_one_outage": h_all,
         "module_right": float(right.mean()),
         "module_right_by_kind": by_kind,
-        "distinct_shapes": figures["shapes"],
-        "seconds": time.perf_counter() - started,
     }
 
 
