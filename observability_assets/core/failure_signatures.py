@@ -231,19 +231,27 @@ def templated(value: str | None, tokens: list[tuple[str, str]]) -> tuple[str | N
     return out, out != value
 
 
+def identity_columns_sql() -> str:
+    """DuckDB select-list items `id_<kind>`: each row's identity tokens ('' when a kind does not apply).
+
+    Computed once per row in a subquery, so blanking and filling in are plain `replace` calls.
+    """
+    return ", ".join(f"coalesce({value}, '') AS id_{kind}" for kind, value in IDENTITY_KINDS)
+
+
 def identity_blank_sql(text: str) -> str:
-    """DuckDB expression: `text` with the row's identity tokens replaced by '#' (plain `replace`)."""
+    """DuckDB expression: `text` with the row's identity tokens (`id_<kind>` columns) replaced by '#'."""
     expression = text
-    for _, value in IDENTITY_KINDS:
-        expression = f"replace({expression}, coalesce(nullif({value}, ''), {_NEVER}), '#')"
+    for kind, _ in IDENTITY_KINDS:
+        expression = f"replace({expression}, CASE WHEN id_{kind} = '' THEN {_NEVER} ELSE id_{kind} END, '#')"
     return expression
 
 
 def identity_fill_sql(template: str) -> str:
-    """DuckDB expression: a `templated` value with the row's own tokens filled in."""
+    """DuckDB expression: a `templated` value with the row's own tokens (`id_<kind>` columns) filled in."""
     expression = template
-    for kind, value in IDENTITY_KINDS:
-        expression = f"replace({expression}, chr(1) || '{kind}' || chr(1), coalesce({value}, ''))"
+    for kind, _ in IDENTITY_KINDS:
+        expression = f"replace({expression}, chr(1) || '{kind}' || chr(1), id_{kind})"
     return expression
 
 

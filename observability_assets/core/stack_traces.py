@@ -118,10 +118,11 @@ def parse_stack_trace(
 ) -> ParsedTrace:
     """Frames and root-cause headline of one failure; `message` fills in when the trace has none."""
     text = (text or "").replace("\r\n", "\n")
-    for parser in (_python, _java, _csharp, _javascript, _go, _ruby):
-        parsed = parser(text, test_classname)
-        if parsed is not None:
-            return parsed
+    for markers, parser in _PARSERS:
+        if any(m in text for m in markers):
+            parsed = parser(text, test_classname)
+            if parsed is not None:
+                return parsed
     return _generic(text, message)
 
 
@@ -252,6 +253,18 @@ def _generic(text: str, message: str | None) -> ParsedTrace:
         frames.append(_path_frame(m.group(1), None, int(m.group(2) or m.group(3))))
     head = _first_line(message or "") or _first_line(text)
     return ParsedTrace(GENERIC if frames else None, head, tuple(frames))
+
+
+# (substrings one of which a trace of the dialect contains, its parser): cheap tests first, so a
+# trace meets only the regexes of the dialects it might be.
+_PARSERS = (
+    (('File "', ".py:"), _python),
+    ((".java", ".kt", ".scala", ".groovy", ".clj", "Native Method", "Unknown Source"), _java),
+    ((":line ",), _csharp),
+    (("at ",), _javascript),
+    ((".go:",), _go),
+    ((".rb:",), _ruby),
+)
 
 
 def _path_frame(path: str, function: str | None, line: int | None) -> Frame:

@@ -34,6 +34,7 @@ from observability_assets.core.failure_signatures import (
     describe_failure,
     digest,
     identity_blank_sql,
+    identity_columns_sql,
     identity_fill_sql,
     identity_tokens,
     templated,
@@ -61,18 +62,20 @@ def windows_from_env(environ: Mapping[str, str] = os.environ) -> tuple[int, ...]
     return tuple(days)
 
 
-_RAW_TEXT = "coalesce(message, '') || chr(10) || coalesce(stack_trace, '')"
+_RAW_TEXT = "coalesce(t.message, '') || chr(10) || coalesce(t.stack_trace, '')"
 # The f-string parts are SQL built from constants of core.failure_signatures, never from data.
 _FAILING_SQL = f"""
 CREATE TEMP TABLE failing AS
-SELECT t.repo, t.run_id, t.run_attempt, t.job_id, t.report_path, t.test_id, t.classname, t.test_name,
-       t.file, t.suite, t.attempt, t.outcome, t.partition_day,
-       coalesce(r.created_at, CAST(t.partition_day AS TIMESTAMP)) AS failed_at,
-       hash(regexp_replace({identity_blank_sql(_RAW_TEXT)}, ?, '#', 'g')) AS shape,
-       t.message, t.stack_trace
-FROM raw.test_results AS t
-LEFT JOIN raw.ci_runs AS r USING (repo, run_id, run_attempt)
-WHERE t.outcome IN ('failed', 'error') AND t.partition_day >= ? AND t.partition_day <= ?
+SELECT * EXCLUDE (raw_text), hash(regexp_replace({identity_blank_sql("raw_text")}, ?, '#', 'g')) AS shape
+FROM (
+    SELECT t.repo, t.run_id, t.run_attempt, t.job_id, t.report_path, t.test_id, t.classname, t.test_name,
+           t.file, t.suite, t.attempt, t.outcome, t.partition_day,
+           coalesce(r.created_at, CAST(t.partition_day AS TIMESTAMP)) AS failed_at,
+           t.message, t.stack_trace, {_RAW_TEXT} AS raw_text, {identity_columns_sql()}
+    FROM raw.test_results AS t
+    LEFT JOIN raw.ci_runs AS r USING (repo, run_id, run_attempt)
+    WHERE t.outcome IN ('failed', 'error') AND t.partition_day >= ? AND t.partition_day <= ?
+)
 """  # noqa: S608
 _INFRA_SQL = """
 SELECT repo, run_id, run_attempt, job_key, bool_or(infra_failure) AS infra_failure
@@ -86,7 +89,7 @@ FROM failing GROUP BY shape
 """
 _MEMBERS_SQL = """
 SELECT repo, run_id, run_attempt, job_id, report_path, test_id, classname, test_name, file, suite, attempt,
-       outcome, failed_at, partition_day, shape
+       outcome, failed_at, partition_day, shape, COLUMNS('^id_')
 FROM failing
 """
 

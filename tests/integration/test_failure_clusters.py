@@ -40,7 +40,9 @@ def test_asset_and_checks_pass(clustered: SimpleNamespace) -> None:
     assert clustered.result.success
     checks = clustered.result.get_asset_check_evaluations()
     assert len(checks) == 2 and all(c.passed for c in checks), [c.metadata for c in checks]
-    windows = clustered.resource.get().query("SELECT DISTINCT window_days FROM marts.failure_clusters ORDER BY 1")
+    windows = clustered.resource.get().query(
+        "SELECT DISTINCT window_days FROM marts.failure_clusters ORDER BY 1"
+    )
     assert windows["window_days"].tolist() == [7, 28]
 
 
@@ -52,7 +54,9 @@ def test_quality_against_the_planted_causes(clustered: SimpleNamespace) -> None:
     assert figures["module_right"] >= GOAL_MODULE
 
 
-def test_the_dependency_break_is_one_cluster_across_tests_and_repositories(clustered: SimpleNamespace) -> None:
+def test_the_dependency_break_is_one_cluster_across_tests_and_repositories(
+    clustered: SimpleNamespace,
+) -> None:
     brk = clustered.org.labels()["failure_causes"]["dependency_break"]
     planted = {(t["repo"], t["classname"], t["test_name"]) for t in brk["tests"]}
     rows = clustered.resource.get().query(
