@@ -215,8 +215,7 @@ WITH w AS (
            any_value(signature_text) AS signature_text,
            bool_or(per_test) AS per_test,
            arg_max(headline, failed_at) AS example_message,
-           arg_max(coalesce(probable_file, '?') || coalesce(':' || frame_line, '')
-                   || coalesce(' in ' || frame_function, ''), failed_at) AS example_frame,
+           arg_max(struct_pack(probable_file, frame_line, frame_function), failed_at) AS example,
            mode(probable_file) AS probable_file,
            any_value(frame_source) AS frame_source,
            any_value(dialect) AS dialect,
@@ -228,7 +227,9 @@ WITH w AS (
     FROM w GROUP BY signature
 )
 SELECT $window_days AS window_days, $window_start AS window_start, $as_of AS as_of,
-       c.signature, c.signature_text, c.per_test, c.example_message, c.example_frame,
+       c.signature, c.signature_text, c.per_test, c.example_message,
+       coalesce(c.example.probable_file, '?') || coalesce(':' || c.example.frame_line, '')
+           || coalesce(' in ' || c.example.frame_function, '') AS example_frame,
        c.probable_file,
        CASE WHEN contains(c.probable_file, '/') THEN regexp_replace(c.probable_file, '/[^/]*$', '') ELSE '' END
            AS probable_module,

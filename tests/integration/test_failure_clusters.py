@@ -5,6 +5,7 @@ cluster issue built from the mart's rows."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import SimpleNamespace
 
 import dagster as dg
@@ -22,7 +23,7 @@ from observability_assets.demo.failure_evaluation import (
 )
 from observability_assets.demo.simulator import OrgSpec, simulate
 from resources.warehouse import WarehouseResource
-from sensors.findings import _advance, _read_clusters, cluster_finding, cluster_thresholds
+from sensors.findings import _advance, _read_clusters, cluster_finding, cluster_thresholds, flaky_finding
 
 SEED = 3
 
@@ -103,3 +104,34 @@ def test_a_large_cluster_becomes_one_issue_listing_its_tests(clustered: SimpleNa
     assert finding.links == ()  # no test of the cluster has an issue of its own in this warehouse
     latest = max(r["last_seen"] for r in found["clusters"])
     assert _advance({}, {**found, "drift": [], "cost": []})["cluster_at"] == format_at(latest)
+
+
+def test_a_flaky_test_names_its_cluster_and_a_large_one_replaces_its_issue(
+    clustered: SimpleNamespace,
+) -> None:
+    warehouse = clustered.resource.get()
+    [member] = warehouse.query(
+        "WITH t AS (SELECT repo, test_id, any_value(classname) AS classname, any_value(test_name) AS test_name, "
+        "signature, count(*) AS n, sum(count(*)) OVER (PARTITION BY repo, test_id) AS total "
+        "FROM marts.failure_cluster_members GROUP BY repo, test_id, signature) "
+        "SELECT t.repo, t.test_id, t.classname, t.test_name, c.signature, c.tests "
+        "FROM marts.failure_clusters AS c JOIN t USING (signature) "
+        "WHERE c.window_days = 7 AND NOT c.per_test AND c.tests >= 5 AND c.failures >= 20 AND t.n >= 0.8 * t.total "
+        "ORDER BY c.tests DESC, t.test_id LIMIT 1"
+    ).to_dict("records")
+    row = {
+        "repo": member["repo"],
+        "test_id": member["test_id"],
+        "classname": member["classname"],
+        "test_name": member["test_name"],
+        "last_seen_at": datetime(2026, 10, 28, 12, 0),
+        "flaky_commits": 3,
+        "score": 0.2,
+    }
+    found: dict = {"flaky": [row]}
+    with warehouse.read("test") as con:
+        _read_clusters(con, {}, found)
+    assert row["cluster_signature"] == member["signature"] and row["in_large_cluster"]
+    finding = flaky_finding(row)
+    assert f"failure cluster `{member['signature']}` ({member['tests']} tests)" in finding.summary
+    assert finding.figures["failure cluster"] == member["signature"]
