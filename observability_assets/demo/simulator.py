@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from observability_assets.demo import sim_secrets
 from observability_assets.demo import sim_failure_causes as causes_sim
+from observability_assets.demo import sim_secrets
 from observability_assets.demo.junit_writer import (
     JobResults,
     ReportContext,
