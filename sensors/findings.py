@@ -273,10 +273,10 @@ _TEST_CLUSTERS_SQL = """
 WITH per_test AS (
     SELECT repo, test_id, signature, count(*) AS n, sum(count(*)) OVER (PARTITION BY repo, test_id) AS total
     FROM marts.failure_cluster_members
-    WHERE list_contains(CAST(? AS VARCHAR[]), test_id) GROUP BY ALL
+    WHERE list_contains(CAST(? AS VARCHAR[]), test_id) GROUP BY repo, test_id, signature
 )
 SELECT p.repo, p.test_id, arg_max(p.signature, p.n) AS signature, max(p.n) / any_value(p.total) AS share
-FROM per_test AS p GROUP BY ALL
+FROM per_test AS p GROUP BY p.repo, p.test_id
 """
 
 

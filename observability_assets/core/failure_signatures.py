@@ -38,6 +38,8 @@ from observability_assets.core.stack_traces import ParsedTrace, parse_stack_trac
 # regexp_replace) and Python's `re` read the same way: no look-around, no back-references,
 # ASCII classes spelt out.
 MASKS: tuple[tuple[str, str, str], ...] = (
+    # Ingestion's redaction placeholders carry a keyed hash of the secret: the kind stays.
+    ("redacted", r"\[REDACTED:([a-z0-9_]+):[0-9a-f]+\]", "[REDACTED:\\1]"),
     ("uuid", r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "<uuid>"),
     (
         "timestamp",
@@ -63,6 +65,7 @@ MASKS: tuple[tuple[str, str, str], ...] = (
 _COMPILED = tuple((re.compile(pattern), replacement) for _, pattern, replacement in MASKS)
 # A mask can only match when its text contains one of these (skipping it saves a regex pass).
 _NEEDS: dict[str, tuple[str, ...]] = {
+    "redacted": ("[REDACTED:",),
     "uuid": ("-",),
     "timestamp": ("-",),
     "date": ("-",),

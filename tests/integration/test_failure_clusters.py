@@ -30,7 +30,7 @@ SEED = 3
 
 @pytest.fixture(scope="module")
 def clustered(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    org = simulate(OrgSpec(seed=SEED))
+    org = simulate(OrgSpec(seed=SEED, plant_secrets=False))
     resource = WarehouseResource(path=str(tmp_path_factory.mktemp("clusters") / "warehouse.duckdb"))
     load(resource.get(), org, failing_executions(org))
     result = dg.materialize([*FAILURE_ASSETS, *FAILURE_CHECKS], resources={"warehouse": resource})
