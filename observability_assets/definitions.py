@@ -130,7 +130,13 @@ ASSETS: list[dg.AssetsDefinition] = [
     automation_kpis,
     data_trust,
 ]
-CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS, *DRIFT_CHECKS, *FLAKY_CHECKS, *CODE_HEALTH_CHECKS, *FAILURE_CHECKS]
+CHECKS: list[dg.AssetChecksDefinition] = [
+    *SQL_CHECKS,
+    *DRIFT_CHECKS,
+    *FLAKY_CHECKS,
+    *CODE_HEALTH_CHECKS,
+    *FAILURE_CHECKS,
+]
 
 RAW_DAILY_SELECTION = dg.AssetSelection.assets(
     github_actions_runs,
