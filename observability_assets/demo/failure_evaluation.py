@@ -54,7 +54,7 @@ def failing_executions(org: Organisation) -> pd.DataFrame:
     frames = []
     for artifact in org.artifacts:
         job = org.artifact_job(artifact["id"])
-        if not job["has_failures"]:
+        if job is None or not job["has_failures"]:
             continue
         with zipfile.ZipFile(io.BytesIO(org.artifact_zip(artifact["id"]))) as archive:
             for name in archive.namelist():

@@ -548,9 +548,13 @@ class Organisation:
         kind, label = causes_sim.cause_of(repo.causes, test, reason)
         return kind, label, causes_sim.expected_file(repo.causes, repo.catalogue, test, kind)
 
-    def artifact_job(self, artifact_id: int) -> dict[str, Any]:
-        """The job an artifact belongs to, and whether any of its test cases failed."""
-        repo, j = self._locate_job(self._artifact_job[artifact_id])
+    def artifact_job(self, artifact_id: int) -> dict[str, Any] | None:
+        """The test job a JUnit artifact belongs to, and whether any of its test cases failed
+        (None for other artifacts, e.g. coverage reports)."""
+        g = self._artifact_job.get(artifact_id)
+        if g is None:
+            return None
+        repo, j = self._locate_job(g)
         exe = repo.exe
         attempt = exe.job_attempt[j]
         row = exe.job_test_row[j]
