@@ -24,6 +24,7 @@ from observability_assets.catalog.code_health import (
     CODE_HEALTH_RAW_ASSETS,
 )
 from observability_assets.catalog.drift import DRIFT_ASSETS, DRIFT_CHECKS
+from observability_assets.catalog.failures import FAILURE_ASSETS, FAILURE_CHECKS
 from observability_assets.catalog.flaky import FLAKY_ASSETS, FLAKY_CHECKS
 from observability_assets.catalog.health import HEALTH_ASSETS, HEALTH_CHECKS, HEALTH_JOBS, HEALTH_SCHEDULES
 from observability_assets.catalog.test_selection import TEST_SELECTION_ASSETS, TEST_SELECTION_RAW_ASSETS
@@ -125,10 +126,17 @@ ASSETS: list[dg.AssetsDefinition] = [
     *TEST_SELECTION_ASSETS,
     *CODE_HEALTH_RAW_ASSETS,
     *CODE_HEALTH_ASSETS,
+    *FAILURE_ASSETS,
     automation_kpis,
     data_trust,
 ]
-CHECKS: list[dg.AssetChecksDefinition] = [*SQL_CHECKS, *DRIFT_CHECKS, *FLAKY_CHECKS, *CODE_HEALTH_CHECKS]
+CHECKS: list[dg.AssetChecksDefinition] = [
+    *SQL_CHECKS,
+    *DRIFT_CHECKS,
+    *FLAKY_CHECKS,
+    *CODE_HEALTH_CHECKS,
+    *FAILURE_CHECKS,
+]
 
 RAW_DAILY_SELECTION = dg.AssetSelection.assets(
     github_actions_runs,

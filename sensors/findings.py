@@ -37,7 +37,7 @@ from observability_assets.core.issue_lifecycle import (
 )
 from observability_assets.core.ledger import format_at
 from resources.github import GitHubResource
-from resources.issue_tracker import Finding, IssueTrackerResource
+from resources.issue_tracker import Finding, IssueTrackerResource, fingerprint_of
 from resources.ledger import LedgerResource
 from resources.warehouse import Warehouse, WarehouseResource
 from sensors.common import existing_tables, open_issue_tracker
@@ -47,7 +47,26 @@ from sensors.gate_findings import read_gate_breaches
 MAX_FINDINGS_PER_TICK = 200
 EVIDENCE_RUNS = 10
 FLAKY, DRIFT, COST = "marts.flaky_scores", "marts.regression_drift", "marts.cost_anomalies"
-FINDING_KINDS = ("flaky-test", "perf-regression", "cost-anomaly")
+CLUSTERS, MEMBERS = "marts.failure_clusters", "marts.failure_cluster_members"
+CLUSTER_TESTS_LISTED = 30
+
+
+def cluster_thresholds(environ: Mapping[str, str] = os.environ) -> tuple[int, int]:
+    """(tests, failures) a failure cluster needs in its week to get an issue of its own.
+
+    `VIGIL_CLUSTER_MIN_TESTS` (default 5) and `VIGIL_CLUSTER_MIN_FAILURES` (default 20). A flaky
+    test whose failures mostly belong to such a cluster gets no issue of its own: the cluster's
+    issue lists it (and links the issue it already had).
+    """
+    return (
+        int(environ.get("VIGIL_CLUSTER_MIN_TESTS") or 5),
+        int(environ.get("VIGIL_CLUSTER_MIN_FAILURES") or 20),
+    )
+
+
+# The kinds this sensor reports, so its ticks drain their queued findings (the tracker opens
+# queued findings only for the sensor that reports their kind).
+FINDING_KINDS = ("flaky-test", "failure-cluster", "perf-regression", "cost-anomaly", GATE_KIND)
 _REPO_PREFIX = re.compile(r"^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)")
 
 
@@ -63,6 +82,7 @@ def flaky_finding(row: Mapping[str, Any]) -> Finding:
     name = ".".join(part for part in (row.get("classname"), row["test_name"]) if part)
     seen: datetime = row["last_seen_at"]
     iso = seen.isocalendar()
+    cause = row.get("cluster_signature")
     return Finding(
         kind="flaky-test",
         key=row["test_id"],
@@ -71,6 +91,12 @@ def flaky_finding(row: Mapping[str, Any]) -> Finding:
         summary=(
             f"`{name}` both passed and failed on the same commit in {row.get('flaky_commits') or 0} commits. "
             f"Flaky score {float(row.get('score') or 0):.2f}. A re-run hides it; a quarantine or a fix removes it."
+            + (
+                f" Most of its failures belong to failure cluster `{cause}` ({row.get('cluster_tests')} tests): "
+                f"{row.get('cluster_message')}"
+                if cause
+                else ""
+            )
         ),
         observed_at=seen,
         # At most one recurrence comment per ISO week while the test stays flaky.
@@ -84,9 +110,48 @@ def flaky_finding(row: Mapping[str, Any]) -> Finding:
             "score": row.get("score"),
             "flagged since": str(row.get("flagged_since") or ""),
             "last seen": format_at(seen)[:16],
+            **({"failure cluster": cause} if cause else {}),
         },
         runs=tuple((_run_label(url), url) for url in (row.get("evidence_run_urls") or ())[:EVIDENCE_RUNS]),
         commits=tuple(row.get("evidence_shas") or ()),
+    )
+
+
+def cluster_finding(row: Mapping[str, Any]) -> Finding:
+    """One issue for a cause that fails many tests, listing them and linking their own issues."""
+    seen: datetime = row["last_seen"]
+    iso = seen.isocalendar()
+    where = row.get("probable_file") or "an unknown place"
+    repos = list(row.get("repo_list") or [])
+    tests = row.get("member_tests") or []
+    listed = "; ".join(f"`{t}`" for t in tests[:CLUSTER_TESTS_LISTED])
+    more = f" and {len(tests) - CLUSTER_TESTS_LISTED} more" if len(tests) > CLUSTER_TESTS_LISTED else ""
+    return Finding(
+        kind="failure-cluster",
+        key=str(row["signature"]),
+        # A cause spanning repositories is filed where incidents go; a single repository's in it.
+        repo=repos[0] if len(repos) == 1 else None,
+        title=f"Failure cause: {str(row.get('example_message') or row['signature_text'])[:90]} ({row['tests']} tests)",
+        summary=(
+            f"{row['failures']} failures of {row['tests']} tests in {row['repos']} repositories "
+            f"({', '.join(repos)}) share one cause since {format_at(row['first_seen'])[:16]} UTC: "
+            f"`{row.get('example_message')}`, probably in `{where}` ({row.get('example_frame')}). "
+            f"Signature `{row['signature_text']}`. Tests: {listed}{more}."
+        ),
+        observed_at=seen,
+        occurrence=f"{iso.year}-W{iso.week:02d}",
+        figures={
+            "failures": row.get("failures"),
+            "tests": row.get("tests"),
+            "runs": row.get("runs"),
+            "repositories": row.get("repos"),
+            "infrastructure share": row.get("infra_share"),
+            "probable file": where,
+            "tests flaky / broken": f"{row.get('flaky_tests')} / {row.get('broken_tests')}",
+            "first seen": format_at(row["first_seen"])[:16],
+            "last seen": format_at(seen)[:16],
+        },
+        links=tuple(row.get("test_issue_links") or ()),
     )
 
 
@@ -189,6 +254,8 @@ def _read_new(con: Any, state: Mapping[str, Any]) -> dict[str, Any]:
                 ],
             )
         )
+    if CLUSTERS in tables and MEMBERS in tables:
+        _read_clusters(con, state, found)
     if DRIFT in tables:
         drift_at, drift_key = state.get("drift", ["1970-01-01T00:00:00.000000", ""])
         found["drift"] = _records(
@@ -317,8 +384,80 @@ def _naive(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
+_LARGE_CLUSTERS_SQL = """
+SELECT * FROM marts.failure_clusters
+WHERE window_days = (SELECT min(window_days) FROM marts.failure_clusters) AND NOT per_test
+  AND tests >= ? AND failures >= ? AND last_seen > CAST(? AS TIMESTAMP)
+ORDER BY last_seen, signature LIMIT ?
+"""
+_TEST_CLUSTERS_SQL = """
+WITH per_test AS (
+    SELECT repo, test_id, signature, count(*) AS n, sum(count(*)) OVER (PARTITION BY repo, test_id) AS total
+    FROM marts.failure_cluster_members
+    WHERE list_contains(CAST(? AS VARCHAR[]), test_id) GROUP BY repo, test_id, signature
+)
+SELECT p.repo, p.test_id, arg_max(p.signature, p.n) AS signature, max(p.n) / any_value(p.total) AS share
+FROM per_test AS p GROUP BY p.repo, p.test_id
+"""
+
+
+def _read_clusters(con: Any, state: Mapping[str, Any], found: dict[str, Any]) -> None:
+    """Large clusters with failures since the cursor (with their tests and the tests' own issues),
+    and the cluster each new flaky test mostly fails in."""
+    min_tests, min_failures = cluster_thresholds()
+    clusters = _records(
+        con.execute(
+            _LARGE_CLUSTERS_SQL,
+            [
+                min_tests,
+                min_failures,
+                state.get("cluster_at") or "1970-01-01T00:00:00",
+                MAX_FINDINGS_PER_TICK,
+            ],
+        )
+    )
+    for row in clusters:
+        tests = con.execute(
+            "SELECT DISTINCT repo, test_id, concat_ws('.', classname, test_name) AS name "
+            "FROM marts.failure_cluster_members WHERE signature = ? ORDER BY repo, name",
+            [row["signature"]],
+        ).fetchall()
+        row["member_tests"] = [f"{repo}: {name}" for repo, _, name in tests]
+        fingerprints = [fingerprint_of("flaky-test", repo, test_id) for repo, test_id, _ in tests]
+        row["test_issue_links"] = [
+            (f"#{number}" if number else title, url)
+            for number, title, url in con.execute(
+                "SELECT number, title, url FROM ops.issues WHERE list_contains(CAST(? AS VARCHAR[]), fingerprint) "
+                "AND url IS NOT NULL ORDER BY number",
+                [fingerprints],
+            ).fetchall()
+        ]
+    found["clusters"] = clusters
+    if found["flaky"]:
+        large = {
+            signature: (tests, message)
+            for signature, tests, message in con.execute(
+                "SELECT signature, tests, example_message FROM marts.failure_clusters "
+                "WHERE window_days = (SELECT min(window_days) FROM marts.failure_clusters) AND NOT per_test "
+                "AND tests >= ? AND failures >= ?",
+                [min_tests, min_failures],
+            ).fetchall()
+        }
+        dominant = con.execute(_TEST_CLUSTERS_SQL, [[r["test_id"] for r in found["flaky"]]]).fetchall()
+        for row in found["flaky"]:
+            for repo, test_id, signature, share in dominant:
+                if (repo, test_id) == (row["repo"], row["test_id"]):
+                    row["cluster_signature"] = signature
+                    cluster = large.get(signature)
+                    row["cluster_tests"], row["cluster_message"] = cluster or (1, "")
+                    # Covered by the cluster's issue: no issue of its own.
+                    row["in_large_cluster"] = cluster is not None and share >= 0.8
+
+
 def _advance(state: Mapping[str, Any], found: Mapping[str, Any]) -> dict[str, Any]:
     new = dict(state)
+    if found.get("clusters"):
+        new["cluster_at"] = format_at(max(r["last_seen"] for r in found["clusters"]))
     if found["flaky"]:
         last = found["flaky"][-1]["last_seen_at"]
         same = [r["test_id"] for r in found["flaky"] if r["last_seen_at"] == last]
@@ -362,7 +501,8 @@ def findings_sensor(
     state = json.loads(context.cursor) if context.cursor else {}
     with warehouse.get().read("findings sensor") as con:
         found = _read_new(con, state)
-    findings = [flaky_finding(r) for r in found["flaky"]]
+    findings = [flaky_finding(r) for r in found["flaky"] if not r.get("in_large_cluster")]
+    findings += [cluster_finding(r) for r in found.get("clusters", [])]
     findings += [regression_finding(r) for r in found["drift"]]
     findings += [cost_finding(r) for r in found["cost"]]
     findings += found["gates"]
@@ -375,12 +515,13 @@ def findings_sensor(
     with open_issue_tracker(issue_tracker, the_ledger, github) as tracker:
         report = tracker.report(findings, judge=judge, drains=FINDING_KINDS)
         report.closed += tracker.close_resolved(["flaky-test", "perf-regression"], judge).closed
-        cost_as_of = found["as_of"].get("cost-anomaly")
-        if cost_as_of is not None:
-            as_of_time = (
-                datetime.combine(cost_as_of, time()) if not isinstance(cost_as_of, datetime) else cost_as_of
-            )
-            report.closed += tracker.close_clean(["cost-anomaly"], as_of_time).closed
+        # Cost anomalies and breached gates close after clean days of data (flaky tests and
+        # regressions close by their state, above).
+        for kind in ("cost-anomaly", GATE_KIND):
+            as_of = found["as_of"].get(kind)
+            if as_of is not None:
+                as_of_time = datetime.combine(as_of, time()) if not isinstance(as_of, datetime) else as_of
+                report.closed += tracker.close_clean([kind], as_of_time).closed
         report.closed += tracker.close_drained_storms().closed
     context.update_cursor(json.dumps(_advance(state, found), sort_keys=True))
     return dg.SkipReason(f"{len(findings)} new findings: {report.describe()} ({tracker.mode} mode)")

@@ -855,6 +855,111 @@ DEPENDENCY_ALERTS = Table(
     key=("repo", "number"),
 )
 
+FAILURE_CLUSTERS = Table(
+    "marts",
+    "failure_clusters",
+    "Failures grouped by root cause: one row per cluster (normalised signature) per window, across "
+    "tests, runs and repositories. See core/failure_signatures.py for what the signature masks.",
+    (
+        _c("window_days", "INTEGER", "Days in the window (7 and 28 by default, env VIGIL_FAILURE_WINDOWS)."),
+        _c("window_start", "DATE", "First day of the window."),
+        _c("as_of", "DATE", "Last day of the window: the latest day with test results."),
+        _c(
+            "signature",
+            "VARCHAR",
+            "Cluster id: 16 hex characters of the signature's SHA-1 (stable across windows and days).",
+        ),
+        _c("signature_text", "VARCHAR", "The masked signature: root-cause headline @ origin file:function."),
+        _c(
+            "per_test",
+            "BOOLEAN",
+            "An assertion raised in the test's own code: the cluster is that test's own.",
+        ),
+        _c("example_message", "VARCHAR", "Root-cause headline of the latest failure, unmasked."),
+        _c("example_frame", "VARCHAR", "Probable frame of that failure: file:line in function."),
+        _c(
+            "probable_file",
+            "VARCHAR",
+            "Deepest frame inside the repository (repository-relative where recognisable), most common over the cluster; the test's own file when no frame is.",
+        ),
+        _c("probable_module", "VARCHAR", "Directory (Java: package path) of probable_file."),
+        _c("frame_source", "VARCHAR", "stack (an in-repository frame), test_file (fallback) or none."),
+        _c(
+            "dialect",
+            "VARCHAR",
+            "Stack trace dialect: python, java, javascript, go, csharp, ruby, generic (NULL: none).",
+        ),
+        _c("first_seen", "TIMESTAMP", "First failure in the window (run creation time, UTC)."),
+        _c("last_seen", "TIMESTAMP", "Last failure in the window (UTC)."),
+        _c(
+            "first_seen_ever",
+            "DATE",
+            "First day this signature failed in the longest window: newest clusters have recent days.",
+        ),
+        _c("failures", "BIGINT", "Failing executions (reruns included)."),
+        _c("tests", "BIGINT", "Distinct tests that failed with it."),
+        _c("runs", "BIGINT", "Distinct run attempts it failed in."),
+        _c("repos", "BIGINT", "Distinct repositories."),
+        _c("repo_list", "VARCHAR[]", "The repositories, sorted."),
+        _c(
+            "infra_share",
+            "DOUBLE",
+            "Share of its failures in jobs staging.test_job_health attributes to infrastructure (over 80 % of tests failing).",
+        ),
+        _c("flaky_tests", "BIGINT", "Of its tests, those marts.flaky_scores rates flaky or quarantined."),
+        _c("broken_tests", "BIGINT", "Of its tests, those marts.flaky_scores rates broken."),
+        _c(
+            "test_status",
+            "VARCHAR",
+            "flaky, broken, mixed or stable: the flaky-score status its tests share.",
+        ),
+        _c(
+            "daily_failures",
+            "BIGINT[]",
+            "Failures per day of the window, oldest first (the report's sparkline).",
+        ),
+        _c("computed_at", "TIMESTAMP", "When Vigil computed this row (UTC)."),
+    ),
+    key=("window_days", "signature"),
+)
+
+FAILURE_CLUSTER_MEMBERS = Table(
+    "marts",
+    "failure_cluster_members",
+    "Which cluster each failing execution of the longest window belongs to (one row per failed or errored execution).",
+    (
+        _c("signature", "VARCHAR", "marts.failure_clusters.signature."),
+        _c("repo", "VARCHAR", "Repository as owner/name."),
+        _c("run_id", "BIGINT", "Workflow run id."),
+        _c("run_attempt", "INTEGER", "Run attempt."),
+        _c("job_id", "BIGINT", "Job, when known."),
+        _c("report_path", "VARCHAR", "Report the execution came from."),
+        _c("test_id", "VARCHAR", "Stable identity of the test case."),
+        _c("classname", "VARCHAR", "classname of the test case."),
+        _c("test_name", "VARCHAR", "Name of the test case."),
+        _c("attempt", "INTEGER", "0 for the first execution; reruns count up."),
+        _c("outcome", "VARCHAR", "failed or error."),
+        _c(
+            "failed_at",
+            "TIMESTAMP",
+            "Creation time (UTC) of the run (the partition day when the run is unknown).",
+        ),
+        _c("partition_day", "DATE", "Partition the execution was ingested under."),
+        _c(
+            "probable_file",
+            "VARCHAR",
+            "Probable file of this failure (its own test file when no frame is in the repository).",
+        ),
+        _c(
+            "frame_line",
+            "INTEGER",
+            "Line of the probable frame, kept out of the signature (from the failure's masked shape's example).",
+        ),
+        _c("infra_failure", "BOOLEAN", "Its job is attributed to infrastructure (staging.test_job_health)."),
+    ),
+    key=("repo", "run_id", "run_attempt", "job_id", "report_path", "test_id", "attempt"),
+)
+
 CONTRACT_VERSION = Table(
     "ops",
     "contract_version",
@@ -906,6 +1011,8 @@ TABLES: tuple[Table, ...] = (
     TEST_SELECTION_MODELS,
     COVERAGE_FILES,
     DEPENDENCY_ALERTS,
+    FAILURE_CLUSTERS,
+    FAILURE_CLUSTER_MEMBERS,
     CONTRACT_VERSION,
     WAREHOUSE_ORIGIN,
 )

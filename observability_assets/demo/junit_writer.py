@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
@@ -47,10 +47,15 @@ class ReportContext:
     artifact_id: int = 0
     # Seed of the planted secrets corpus (`sim_secrets`); None writes the plain failure texts.
     plant_seed: int | None = None
+    # (catalogue, test, reason) -> the failure's text (`sim_failure_causes`); None: sim_tests' plain texts
+    failure_texts: Callable[[TestCatalogue, int, int], FailureText] | None = None
 
 
 def _failure(catalogue: TestCatalogue, test: int, reason: int, context: ReportContext) -> FailureText:
-    text = failure_text(catalogue, test, reason)
+    if context.failure_texts is not None:
+        text = context.failure_texts(catalogue, test, reason)
+    else:
+        text = failure_text(catalogue, test, reason)
     if context.plant_seed is None:
         return text
     return sim_secrets.decorate(text, catalogue.dialect, context.plant_seed, context.artifact_id, test)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from observability_assets.demo import sim_failure_causes as causes_sim
 from observability_assets.demo import sim_secrets
 from observability_assets.demo.junit_writer import (
     JobResults,
@@ -125,6 +126,7 @@ class _Repo:
     run_offset: int = 0
     attempt_offset: int = 0
     job_offset: int = 0
+    causes: causes_sim.RepoCauses | None = None
 
 
 class Organisation:
@@ -139,6 +141,17 @@ class Organisation:
             plan_org_faults(self.repos, self._start_s, spec.days, org_rng)
             if spec.inject_ground_truth
             else OrgFaults()
+        )
+        self.dependency_break = (
+            causes_sim.plan_dependency_break(
+                spec.seed,
+                spec.owner,
+                spec.repos,
+                tuple(dialect_for(n, i) for i, n in enumerate(spec.repos)),
+                spec.days,
+            )
+            if spec.inject_ground_truth
+            else None
         )
         self._repos = [self._simulate_repo(i, name) for i, name in enumerate(spec.repos)]
         self._index()
@@ -183,6 +196,15 @@ class Organisation:
         if spec.inject_ground_truth and spec.scheduled_suites:
             scheduled = plan_scheduled_suite(seed=spec.seed, repo_name=name, catalogue=catalogue, plan=plan,
                                              start_s=self._start_s, days=spec.days)  # fmt: skip
+        plain_broken = len(faults.broken)
+        faults = causes_sim.add_dependency_break(
+            self.dependency_break, seed=spec.seed, full_name=full_name, catalogue=catalogue, plan=plan,
+            faults=faults, start_s=self._start_s,
+        )  # fmt: skip
+        causes = causes_sim.repo_causes(
+            self.dependency_break, seed=spec.seed, full_name=full_name, dialect=dialect, faults=faults,
+            plain_broken=plain_broken,
+        )  # fmt: skip
         exe = execute_repo(
             full_name=full_name,
             repo_name=name,
@@ -205,6 +227,7 @@ class Organisation:
             faults,
             exe,
             scheduled,
+            causes=causes,
         )
 
     def _index(self) -> None:
@@ -512,10 +535,69 @@ class Organisation:
             runner_os=template.runner_os,
             artifact_id=artifact_id,
             plant_seed=self.spec.seed if self.spec.plant_secrets else None,
+            failure_texts=self.failure_texts(repo.full_name, f"{exe.job_started[j]}|{j}"),
         )
         results = JobResults(exe.reason[row], exe.fails[row], exe.time_s[row])
         at = datetime.fromtimestamp(exe.job_artifact_at[j], UTC)
         return zip_reports(render_reports(repo.catalogue, results, context), at.timetuple()[:6])
+
+    def failure_texts(self, repo_name: str, occurrence: str):
+        """The texts one test job's failures write (`sim_failure_causes`), or None without planted causes."""
+        repo = self._repos[self.repos.index(repo_name)]
+        causes = repo.causes
+        if causes is None or not self.spec.inject_ground_truth:
+            return None
+        return lambda catalogue, test, reason: causes_sim.failure_text(
+            causes, catalogue, test, reason, occurrence
+        )
+
+    def failure_cause(self, repo_name: str, test: int, reason: int) -> tuple[str, str, str]:
+        """(kind, label, expected probable file) of one failing execution: the clustering truth."""
+        repo = self._repos[self.repos.index(repo_name)]
+        kind, label = causes_sim.cause_of(repo.causes, test, reason)
+        return kind, label, causes_sim.expected_file(repo.causes, repo.catalogue, test, kind)
+
+    def artifact_job(self, artifact_id: int) -> dict[str, Any] | None:
+        """The test job a JUnit artifact belongs to, and whether any of its test cases failed
+        (None for other artifacts, e.g. coverage reports)."""
+        g = self._artifact_job.get(artifact_id)
+        if g is None:
+            return None
+        repo, j = self._locate_job(g)
+        exe = repo.exe
+        attempt = exe.job_attempt[j]
+        row = exe.job_test_row[j]
+        return {
+            "repo": repo.full_name,
+            "run_id": int(self.run_ids[repo.run_offset + exe.att_run[attempt]]),
+            "run_attempt": int(exe.att_number[attempt]),
+            "job_id": int(self.job_ids[repo.job_offset + j]),
+            "has_failures": bool(row >= 0 and (exe.fails[row] > 0).any()),
+        }
+
+    def failure_cause_truth(self) -> pd.DataFrame:
+        """Every failed or errored execution with its planted cause: kind, label, expected probable file."""
+        parts = []
+        for repo in self._repos:
+            truth = self._repo_test_truth(repo)
+            if not len(truth) or repo.causes is None:
+                continue
+            truth = truth[truth["outcome"].isin(["failed", "error"])]
+            index = {
+                key: i
+                for i, key in enumerate(zip(repo.catalogue.classname, repo.catalogue.name, strict=True))
+            }
+            job_of = {int(self.job_ids[repo.job_offset + j]): j for j in range(len(repo.exe.job_attempt))}
+            rows = []
+            for job_id, classname, name in zip(
+                truth["job_id"], truth["classname"], truth["test_name"], strict=True
+            ):
+                test = index[(classname, name)]
+                reason = int(repo.exe.reason[repo.exe.job_test_row[job_of[int(job_id)]], test])
+                rows.append(self.failure_cause(repo.full_name, test, reason))
+            kinds, labels, files = zip(*rows, strict=True) if rows else ((), (), ())
+            parts.append(truth.assign(cause_kind=list(kinds), cause=list(labels), expected_file=list(files)))
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
     # -- truth frames ---------------------------------------------------------------------------
 
@@ -782,6 +864,7 @@ class Organisation:
             "cost_spikes": self._cost_labels(),
             "coverage": self.coverage.labels(),
             "advisories": self.advisories.labels(),
+            "failure_causes": self._failure_cause_labels(),
         }
 
     def write_labels(self, path: Path) -> None:
@@ -849,6 +932,26 @@ class Organisation:
             "factor": step.factor,
             **self._commit_ref(repo, step.position, "commit"),
         }
+
+    def _failure_cause_labels(self) -> dict[str, Any]:
+        brk = self.dependency_break
+        return {
+            "dependency_break": None
+            if brk is None
+            else {
+                "dialect": brk.dialect,
+                "repos": list(brk.repos),
+                "day": self._day(brk.day),
+                "fix_after_days": brk.fix_after_days,
+                "tests": [
+                    self._test_ref(repo, t) for repo in self._repos if repo.causes
+                    for t in sorted(repo.causes.dependency_tests)
+                ],
+            },
+            "network_error_tests": [
+                self._test_ref(repo, t) for repo in self._repos if repo.causes for t in sorted(repo.causes.network_tests)
+            ],
+        }  # fmt: skip
 
     def _outage_label(self) -> dict[str, Any] | None:
         outage = self._faults.outage

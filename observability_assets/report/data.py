@@ -40,6 +40,7 @@ TEST_RESULTS = "raw.test_results"
 DATA_TRUST = "marts.data_trust"
 COVERAGE = "marts.coverage_daily"
 DEPENDENCY_RISK = "marts.dependency_risk"
+FAILURES = "marts.failure_clusters"
 
 SOURCE_TABLES: tuple[str, ...] = (
     PROBES,
@@ -53,6 +54,7 @@ SOURCE_TABLES: tuple[str, ...] = (
     CI_COST,
     COST_ANOMALIES,
     AUTOMATION,
+    FAILURES,
     ISSUES,
     LEDGER,
     DATA_TRUST,
@@ -435,6 +437,22 @@ ORDER BY day, action
 """
 
 
+# The shortest window of marts.failure_clusters (a week by default) is the report's week.
+FAILURE_CLUSTERS_SQL = """
+SELECT * FROM marts.failure_clusters
+WHERE window_days = (SELECT min(window_days) FROM marts.failure_clusters)
+ORDER BY failures DESC, signature
+LIMIT 200
+"""
+FAILURE_TOTALS_SQL = """
+SELECT count(*) AS clusters, sum(failures) AS failures,
+       count(*) FILTER (WHERE tests > 1) AS shared, sum(failures) FILTER (WHERE tests > 1) AS shared_failures,
+       sum(failures * infra_share) / nullif(sum(failures), 0) AS infra_share,
+       max(window_days) AS window_days, max(as_of) AS as_of
+FROM marts.failure_clusters
+WHERE window_days = (SELECT min(window_days) FROM marts.failure_clusters)
+"""
+
 QUERIES: tuple[Query, ...] = (
     Query("probe_hourly", (PROBES,), _fixed(PROBE_HOURLY_SQL, _week)),
     Query("probe_daily", (PROBES,), _fixed(PROBE_DAILY_SQL, _context)),
@@ -451,6 +469,8 @@ QUERIES: tuple[Query, ...] = (
     Query("flaky_top", (FLAKY,), _flaky_top),
     Query("flaky_changes", (FLAKY,), _flaky_changes),
     Query("flaky_status", (FLAKY,), _flaky_status_counts),
+    Query("failure_clusters", (FAILURES,), _fixed(FAILURE_CLUSTERS_SQL, lambda w: [])),
+    Query("failure_totals", (FAILURES,), _fixed(FAILURE_TOTALS_SQL, lambda w: [])),
     Query("drift", (DRIFT,), _drift),
     Query(
         "drift_counts",

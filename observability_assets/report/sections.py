@@ -555,6 +555,100 @@ def flaky_section(data: ReportData) -> Section:
     )
 
 
+MAX_CAUSE_ROWS = 8
+MAX_NEW_CAUSE_ROWS = 5
+CAUSE_TEXT_CHARS = 110
+
+
+def _cause_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    from observability_assets.assetkit.metadata import sparkline
+
+    rows = []
+    for i, r in enumerate(frame.to_dict("records"), 1):
+        message = str(r.get("example_message") or r.get("signature_text") or "")
+        daily = r.get("daily_failures")
+        rows.append(
+            {
+                **r,
+                "rank": i,
+                "cause": message
+                if len(message) <= CAUSE_TEXT_CHARS
+                else message[: CAUSE_TEXT_CHARS - 1] + "…",
+                "where": r.get("probable_file") or "–",
+                "trend": sparkline([float(v) for v in daily]) if daily is not None else "",
+                "repositories": ", ".join(r.get("repo_list") if r.get("repo_list") is not None else []),
+            }
+        )
+    return rows
+
+
+def failure_causes_section(data: ReportData) -> Section:
+    """The week's failures grouped by root cause: the largest clusters and the newest ones."""
+    title = "Top failure causes"
+    if missing := _unavailable("failures", title, data, [rd.FAILURES], "No failure was clustered this week."):
+        return missing
+    frame, totals = data.frame("failure_clusters"), data.frame("failure_totals")
+    if frame is None or frame.empty:
+        return _empty("failures", title, "No test failed this week.")
+    total = totals.iloc[0].to_dict()
+    body = tiles(
+        [
+            ("failures", f"{int(total['failures']):,}", f"in {int(total['window_days'])} days"),
+            ("causes", f"{int(total['clusters']):,}", "clusters"),
+            (
+                "shared causes",
+                f"{int(total['shared']):,}",
+                f"{pct(total['shared_failures'] / total['failures'], 0)} of failures",
+            ),
+            ("infrastructure", pct(total["infra_share"], 0), "of failures"),
+        ]
+    )
+    largest = frame.head(MAX_CAUSE_ROWS)
+    chart = charts.horizontal_bars(
+        "failure-causes",
+        "Failures of the largest causes this week",
+        [
+            f"#{i} {str(r['probable_file'] or r['signature'])[-40:]}"
+            for i, r in enumerate(largest.to_dict("records"), 1)
+        ],
+        largest["failures"].astype(float).tolist(),
+        [charts.REGRESSION if s > 0.5 else "#2563eb" for s in largest["infra_share"].fillna(0)],
+        "failures",
+    )
+    columns = [
+        Col("#", "rank", numeric=True),
+        Col("cause (latest message)", "cause"),
+        Col("probable module / file", "where"),
+        Col("tests", "tests", number, numeric=True),
+        Col("repos", "repos", number, numeric=True),
+        Col("failures", "failures", number, numeric=True),
+        Col("infra", "infra_share", lambda v: pct(v, 0), numeric=True),
+        Col("tests are", "test_status", badge, raw_html=True),
+        Col("per day", "trend", lambda v: f"<code class='spark'>{esc(v)}</code>", raw_html=True),
+        Col("first seen", "first_seen", when),
+    ]
+    body += "<h3>Largest causes</h3>" + table(_cause_rows(largest), columns)
+    body += figure(chart)
+    newest = frame.sort_values(["first_seen_ever", "failures"], ascending=[False, False]).head(
+        MAX_NEW_CAUSE_ROWS
+    )
+    body += "<h3>Newest causes</h3>" + table(
+        _cause_rows(newest), [c for c in columns if c.key != "rank"] + [Col("repositories", "repositories")]
+    )
+    top = largest.iloc[0]
+    return Section(
+        "failures",
+        title,
+        STATUS_OK,
+        body,
+        [chart],
+        headline=(
+            f"{int(total['failures']):,} failures from {int(total['clusters']):,} causes; the largest, "
+            f"{int(top['failures']):,} failures in {int(top['tests'])} tests, at {top['probable_file'] or 'an unknown place'}"
+        ),
+    )
+
+
 def series_label(row: dict[str, Any]) -> str:
     """What a drift series measures, readable (`subject`), else its key."""
     return str(row["subject"]) if not is_blank(row.get("subject")) else str(row["series_key"])
@@ -1055,6 +1149,7 @@ SECTION_BUILDERS: tuple[Callable[[ReportData], Section], ...] = (
     incidents_section,
     slo_section,
     flaky_section,
+    failure_causes_section,
     drift_section,
     ci_section,
     automation_section,

@@ -20,6 +20,7 @@ SECTION_IDS = (
     "incidents",
     "slo",
     "flaky",
+    "failures",
     "drift",
     "ci",
     "automation",

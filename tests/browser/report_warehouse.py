@@ -366,6 +366,59 @@ def _dependency_risk() -> pd.DataFrame:
     )
 
 
+# Known failure causes of the report week (7-day window; the 28-day window holds them too).
+FAILURE_CAUSES = (
+    # signature, example message, probable file, failures, tests, repos, infra share, status, first seen days ago
+    ("a1", "TypeError: Cannot read properties of undefined (reading 'formatISO')", "src/lib/dates.ts", 84, 14, 2, 0.0, "broken", 3),
+    ("b2", "java.net.ConnectException: Connection refused", "com/acme/api/core/Db.java", 61, 40, 1, 0.95, "stable", 20),
+    ("c3", "httpx.ReadError: [Errno 104] Connection reset by peer", "src/data/clients.py", 17, 3, 1, 0.0, "flaky", 25),
+    ("d4", "AssertionError: assert 41 == 40", "tests/test_order.py", 5, 1, 1, 0.0, "broken", 1),
+)  # fmt: skip
+
+
+def _failure_clusters() -> pd.DataFrame:
+    rows = []
+    for window in (7, 28):
+        for signature, message, file, failures, tests, repos, infra, status, age in FAILURE_CAUSES:
+            daily = [0] * window
+            per_day = failures // min(window, age + 1)
+            for d in range(min(window, age + 1)):
+                daily[window - 1 - d] = per_day
+            daily[-1] += failures - sum(daily)
+            first = AS_OF - timedelta(days=age)
+            rows.append(
+                {
+                    "window_days": window,
+                    "window_start": (AS_OF - timedelta(days=window)).date(),
+                    "as_of": (AS_OF - timedelta(days=1)).date(),
+                    "signature": signature,
+                    "signature_text": message,
+                    "per_test": tests == 1,
+                    "example_message": message,
+                    "example_frame": f"{file}:12",
+                    "probable_file": file,
+                    "probable_module": file.rsplit("/", 1)[0],
+                    "frame_source": "stack",
+                    "dialect": "python",
+                    "first_seen": max(first, AS_OF - timedelta(days=window)),
+                    "last_seen": AS_OF - timedelta(hours=2),
+                    "first_seen_ever": first.date(),
+                    "failures": failures,
+                    "tests": tests,
+                    "runs": failures,
+                    "repos": repos,
+                    "repo_list": list(REPOS[:repos]),
+                    "infra_share": infra,
+                    "flaky_tests": tests if status == "flaky" else 0,
+                    "broken_tests": tests if status == "broken" else 0,
+                    "test_status": status,
+                    "daily_failures": daily,
+                    "computed_at": AS_OF,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def build_report_warehouse(path: Path, seed: int = 3) -> Warehouse:
     rng = np.random.default_rng(seed)
     warehouse = Warehouse(path)
@@ -387,6 +440,7 @@ def build_report_warehouse(path: Path, seed: int = 3) -> Warehouse:
         "ops.ledger": _ledger(),
         "ops.issues": _issues(),
         "marts.canary_verdicts": _canary(),
+        "marts.failure_clusters": _failure_clusters(),
     }
     with warehouse.write("build report fixture") as con:
         for name, frame in contract.items():

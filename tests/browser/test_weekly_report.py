@@ -69,6 +69,19 @@ def test_sections_show_the_known_incidents_budgets_and_findings(full_report, pag
     flaky = page.locator("section#flaky").inner_text()
     assert "6 flaky, 2 broken, 2 quarantined" in page.locator("#summary").inner_text()
     assert "cleared" in flaky and "newly quarantined" in flaky
+    failures = page.locator("section#failures").inner_text()
+    # The largest cause first, with its probable module, spread and daily trend; the newest one too.
+    largest = page.locator("section#failures table").first.locator("tbody tr").all_inner_texts()
+    assert largest[0].startswith(
+        "1\tTypeError: Cannot read properties of undefined (reading 'formatISO')\tsrc/lib/dates.ts\t14\t2\t84\t0 %\tbroken"
+    )
+    assert "com/acme/api/core/Db.java\t40\t1\t61\t95 %" in largest[1]
+    newest = page.locator("section#failures table").nth(1).locator("tbody tr").first.inner_text()
+    assert newest.startswith("AssertionError: assert 41 == 40\ttests/test_order.py")
+    assert "167 failures from 4 causes; the largest, 84 failures in 14 tests, at src/lib/dates.ts" in (
+        page.locator("#summary").inner_text()
+    )
+    assert "shared causes" in failures
     ci = page.locator("section#ci").inner_text()
     spike_day = (AS_OF - timedelta(days=4)).date().isoformat()
     assert f"acme/web|ci|all runners\t{spike_day}\t$6.44\t$19.33\t$12.89\t+200 %" in ci
