@@ -41,7 +41,6 @@ WORKERS = ("vigil-w1", "vigil-w2")
 # The simulated organisation, narrowed to two repositories so 14 days stay quick on 2 cores.
 DEMO_ENV = {
     "VIGIL_MODE": "demo",
-    "GITHUB_API_URL": "demo",
     "VIGIL_DEMO_SEED": "5",
     "VIGIL_DEMO_DAYS": str(DAYS),
     "VIGIL_START_DATE": FIRST_DAY.isoformat(),
