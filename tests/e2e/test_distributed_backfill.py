@@ -45,6 +45,9 @@ DEMO_ENV = {
     "VIGIL_DEMO_DAYS": str(DAYS),
     "VIGIL_START_DATE": FIRST_DAY.isoformat(),
     "VIGIL_GITHUB_REPOS": "acme/api,acme/infra",
+    # Redaction placeholders are keyed per installation (the data directory's key file): the two
+    # installations compared here share one key, as every host of one deployment must.
+    "VIGIL_REDACTION_KEY": "deploy-test-redaction-key-0123456789abcdef",
 }
 # Columns that say when a row was written, which two runs of the same day cannot share.
 LOAD_TIME_COLUMNS = {"ingested_at"}
