@@ -430,7 +430,9 @@ def test_backfill_through_the_daemon_on_two_celery_workers_equals_the_embedded_r
                     if host is not None:
                         step_hosts[host.value] += 1
         steps = sum(step_pids.values())
-        assert steps >= DAYS * 4, step_pids  # four raw assets a day (runs, test results, benchmarks, commit files)
+        assert steps >= DAYS * 4, (
+            step_pids
+        )  # four raw assets a day (runs, test results, benchmarks, commit files)
         celery_pids = {pid for pids in worker_pids.values() for pid in pids}
         assert set(step_pids) <= celery_pids, (step_pids, worker_pids)
         assert len(step_pids) >= 2, f"one worker process executed every step: {step_pids}"
