@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export VIGIL_FIXTURES ?= $(abspath $(CURDIR)/../shared/fixtures)
 
-.PHONY: demo test dev bench lint clean
+.PHONY: demo test dev bench lint clean deploy-services
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,13 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 /usr/bin/chromium:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+# The deploy-profile test (tests/e2e/test_distributed_backfill.py) starts throwaway PostgreSQL and
+# Redis servers of its own from Debian's packages: install them when missing, as for Chromium.
+deploy-services:
+	@$(PYTHON) deploy/services.py install
+
 ## test: lint and the whole test suite (unit, integration, e2e, browser)
-test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml /usr/bin/chromium
+test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml /usr/bin/chromium deploy-services
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest

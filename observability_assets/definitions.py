@@ -209,6 +209,30 @@ weekly_report_schedule = dg.ScheduleDefinition(
     job=weekly_report_job, cron_schedule="0 6 * * 1", execution_timezone="UTC"
 )
 
+EXECUTORS = ("multiprocess", "celery")
+
+
+def step_executor() -> dg.ExecutorDefinition | None:
+    """Where the steps of a run execute: `VIGIL_EXECUTOR` (docs/deploy.md).
+
+    `multiprocess` (the default) is Dagster's own: one subprocess per step on the run's host.
+    `celery` hands each step to Celery workers over a broker (the deploy profile, extra `[deploy]`),
+    with the broker and result backend read from `VIGIL_CELERY_BROKER` / `VIGIL_CELERY_BACKEND` when
+    the run starts, so the URLs and their passwords never enter a run's configuration.
+    """
+    choice = (os.environ.get("VIGIL_EXECUTOR") or "multiprocess").strip().lower()
+    if choice not in EXECUTORS:
+        raise ValueError(f"VIGIL_EXECUTOR={choice!r}: expected one of {', '.join(EXECUTORS)}")
+    if choice == "multiprocess":
+        return None  # Dagster's default executor
+    from dagster_celery import celery_executor
+
+    return celery_executor.configured(
+        {"broker": {"env": "VIGIL_CELERY_BROKER"}, "backend": {"env": "VIGIL_CELERY_BACKEND"}},
+        name="celery",
+    )
+
+
 defs = dg.Definitions(
     assets=[*ASSETS, *HEALTH_ASSETS, *REPORT_ASSETS],
     asset_checks=[*CHECKS, *HEALTH_CHECKS],
@@ -232,4 +256,5 @@ defs = dg.Definitions(
     ],
     sensors=[junit_landing_sensor, analyst_snapshot_sensor, *acting_sensors()],
     resources=RESOURCES,
+    executor=step_executor(),
 )
