@@ -8,6 +8,7 @@
 -- column run_id: Workflow run id.
 -- column run_attempt: Run attempt the report came from.
 -- column job_id: Job that produced the report, when known.
+-- column job_match: How job_id was found for a run artifact: exact, tokens or none; NULL for landing-folder reports.
 -- column head_sha: Commit under test.
 -- column branch: Branch under test.
 -- column test_id: Stable identity of the test case (repo, classname or file, test name).
@@ -39,6 +40,7 @@ SELECT
     run_id,
     run_attempt,
     job_id,
+    job_match,
     head_sha,
     branch,
     test_id,
