@@ -18,7 +18,6 @@ import base64
 import functools
 import hashlib
 import json
-import re
 import zlib
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
@@ -37,6 +36,7 @@ from observability_assets.demo.junit_writer import (
     zip_reports,
 )
 from observability_assets.demo.sim_advisories import AdvisorySimulation
+from observability_assets.demo.sim_artifact_names import Convention, artifact_name, choose_conventions
 from observability_assets.demo.sim_code import CodeView, plan_repo_code
 from observability_assets.demo.sim_coverage import CoverageSimulation
 from observability_assets.demo.sim_execute import (
@@ -444,11 +444,19 @@ class Organisation:
             run = exe.att_run[exe.job_attempt[j]]
             at = exe.job_artifact_at[j]
             url = f"{API}/repos/{repo.full_name}/actions/artifacts/{artifact_id}"
+            template = exe.job_template[j]
+            name = artifact_name(
+                self._artifact_convention(repo, run),
+                template.name,
+                template.labels[0],
+                int(exe.att_number[exe.job_attempt[j]]),
+                plan.commits.sha[plan.runs.commit[run]],
+            )
             created = _iso(np.asarray([at, at + ARTIFACT_RETENTION_DAYS * DAY_S]))
             out.append({
                 "id": artifact_id,
                 "node_id": _node_id("Artifact", artifact_id),
-                "name": artifact_name(exe.job_template[j].name),
+                "name": name,
                 "size_in_bytes": self._artifact_size(repo, j),
                 "url": url,
                 "archive_download_url": f"{url}/zip",
@@ -478,6 +486,14 @@ class Organisation:
 
     def dependabot_alerts(self, full_name: str) -> list[dict[str, Any]]:
         return self.advisories.alerts(full_name)
+
+    @functools.cached_property
+    def artifact_conventions(self) -> dict[str, dict[str, Convention]]:
+        """repo -> workflow -> how its test-report artifacts are named (sim_artifact_names)."""
+        return {repo.full_name: choose_conventions(self.spec.seed, repo.full_name) for repo in self._repos}
+
+    def _artifact_convention(self, repo: _Repo, run: int) -> Convention:
+        return self.artifact_conventions[repo.full_name][repo.plan.runs.workflow[run]]
 
     def _locate_job(self, g: int) -> tuple[_Repo, int]:
         repo = self._repos[int(self._job_repo[g])]
@@ -587,7 +603,10 @@ class Organisation:
         """One row per test-case execution written into the JUnit artifacts.
 
         Columns: repo, run_id, run_attempt, job_id, head_sha, branch, classname, test_name, file,
-        outcome, attempt, report_path, artifact_id, plus suite and duration_s. `attempt` counts
+        outcome, attempt, report_path, artifact_id, plus suite and duration_s. `job_id` is the job
+        that ran the tests; `attributed_job_id` and `job_match` are what raw.test_results should
+        say, given how the run's workflow names its artifacts (NA / "none" when the name cannot
+        tell the job, see sim_artifact_names). `attempt` counts
         executions inside one report (Surefire reruns); `duration_s` is the testcase `time`, on the
         row of the testcase element's own outcome (NaN on rows from rerun/flaky child elements).
         """
@@ -623,11 +642,19 @@ class Organisation:
         attempt_of_job = np.asarray(exe.job_attempt, dtype=np.int64)[job]
         run = np.asarray(exe.att_run, dtype=np.int64)[attempt_of_job]
         g = repo.job_offset + job
+        # How Vigil should attribute each row to its job, from the run's artifact naming convention.
+        job_match = np.asarray(
+            [self._artifact_convention(repo, r).expected_match for r in run.tolist()], dtype=object
+        )
+        attributed = pd.array(np.where(job_match == "none", -1, self.job_ids[g]), dtype="Int64")
+        attributed[job_match == "none"] = pd.NA
         return pd.DataFrame({
             "repo": repo.full_name,
             "run_id": self.run_ids[repo.run_offset + run],
             "run_attempt": np.asarray(exe.att_number, dtype=np.int32)[attempt_of_job],
             "job_id": self.job_ids[g],
+            "attributed_job_id": attributed,
+            "job_match": job_match,
             "head_sha": np.asarray(plan.commits.sha, dtype=object)[np.asarray(plan.runs.commit, dtype=np.int64)[run]],
             "branch": np.asarray(plan.runs.branch, dtype=object)[run],
             "classname": np.asarray(catalogue.classname, dtype=object)[test],
@@ -805,6 +832,10 @@ class Organisation:
                 w: [t.name for t in job_templates(repo.dialect, w, macos_matrix=macos)] for w in WORKFLOWS
             },
             "runs": len(repo.plan.runs),
+            "artifact_names": {
+                workflow: {"template": c.template, "expected_job_match": c.expected_match}
+                for workflow, c in self.artifact_conventions[repo.full_name].items()
+            },
         }
 
     def _test_ref(self, repo: _Repo, test: int) -> dict[str, Any]:
@@ -916,14 +947,9 @@ class Organisation:
 
 
 _TRUTH_COLUMNS = (
-    "repo", "run_id", "run_attempt", "job_id", "head_sha", "branch", "classname", "test_name", "file",
+    "repo", "run_id", "run_attempt", "job_id", "attributed_job_id", "job_match", "head_sha", "branch", "classname", "test_name", "file",
     "outcome", "attempt", "report_path", "artifact_id", "suite", "duration_s",
 )  # fmt: skip
-
-
-def artifact_name(job_name: str) -> str:
-    """`junit-<job name slug>`, e.g. junit-test-ubuntu-latest."""
-    return "junit-" + re.sub(r"[^a-z0-9]+", "-", job_name.lower()).strip("-")
 
 
 def _iso(epoch_s: np.ndarray) -> list[str]:

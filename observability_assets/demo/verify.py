@@ -118,13 +118,18 @@ TEST_KEY = ["repo", "run_id", "run_attempt", "job_id", "classname", "test_name",
 def diff_test_results(
     truth: pd.DataFrame, warehouse: Warehouse, window: list[str], limit: int = 5
 ) -> list[str]:
-    """Every simulated test execution loaded once, with its outcome (the reports carry no ids)."""
+    """Every simulated test execution loaded once, with its outcome and the job its artifact's
+    name attributes it to, and how (the reports carry no ids; see sim_artifact_names)."""
     loaded = warehouse.query(
-        "SELECT repo, run_id, run_attempt, job_id, classname, test_name, attempt, outcome "
+        "SELECT repo, run_id, run_attempt, job_id, classname, test_name, attempt, outcome, job_match "
         "FROM raw.test_results WHERE partition_day BETWEEN ? AND ?",
         window,
     )
-    want = truth[[*TEST_KEY, "outcome"]].astype({"job_id": "Int64"})
+    want = (
+        truth[[*TEST_KEY, "outcome", "job_match"]]
+        .assign(job_id=truth["attributed_job_id"])
+        .astype({"job_id": "Int64"})
+    )
     have = loaded.astype({"job_id": "Int64"})
     merged = want.merge(have, on=TEST_KEY, how="outer", indicator=True, suffixes=("_simulated", "_loaded"))
     problems = []
@@ -139,6 +144,11 @@ def diff_test_results(
     if len(wrong):
         problems.append(
             f"raw.test_results: {len(wrong)} outcomes differ, e.g. {wrong.head(limit).values.tolist()}"
+        )
+    matched = both[both["job_match_simulated"] != both["job_match_loaded"]]
+    if len(matched):
+        problems.append(
+            f"raw.test_results: {len(matched)} job attributions differ, e.g. {matched.head(limit).values.tolist()}"
         )
     if len(loaded) != len(have.drop_duplicates(TEST_KEY)):
         problems.append("raw.test_results: duplicate executions")

@@ -3,7 +3,7 @@
 Two sources fill one daily partition (the day the run was created, as for raw.ci_runs):
 
 1. **Run artifacts.** For every run of the partition the artifacts whose name matches
-   `VIGIL_JUNIT_ARTIFACTS` (comma-separated globs) are downloaded through the GitHub resource
+   `VIGIL_JUNIT_ARTIFACTS` (comma-separated globs, ignoring case) are downloaded through the GitHub resource
    (size-capped, cached on disk by artifact id since artifacts never change), opened with the
    guarded unzip in `core.archives`, and the members matching `VIGIL_JUNIT_GLOB` are parsed.
    The attempt an artifact belongs to is the one whose time span holds the artifact's creation;
@@ -274,7 +274,7 @@ def collect_artifacts(
 
     Downloads run in threads (network-bound); parsing holds the GIL, so once everything is on disk
     the archives are parsed over worker processes when there is enough XML to repay them."""
-    patterns = [p.strip() for p in config.artifact_patterns.split(",") if p.strip()]
+    patterns = [p.strip().lower() for p in config.artifact_patterns.split(",") if p.strip()]
     local = threading.local()
 
     def client() -> GitHubClient:
@@ -289,7 +289,8 @@ def collect_artifacts(
         gh = client()
         for artifact in gh.list_artifacts(ctx.repo, ctx.run_id):
             name = artifact.get("name", "")
-            if artifact.get("expired") or not any(fnmatch.fnmatch(name, p) for p in patterns):
+            # "JUnit (ubuntu-latest)" is as much a report artifact as "junit-ubuntu-latest".
+            if artifact.get("expired") or not any(fnmatch.fnmatchcase(name.lower(), p) for p in patterns):
                 continue
             matched += 1
             label = f"{ctx.repo}/runs/{ctx.run_id}/artifacts/{artifact['id']}({name})"
