@@ -495,6 +495,23 @@ class Organisation:
     def _artifact_convention(self, repo: _Repo, run: int) -> Convention:
         return self.artifact_conventions[repo.full_name][repo.plan.runs.workflow[run]]
 
+    def artifact_attribution(self) -> pd.DataFrame:
+        """Per artifact: the job Vigil should attribute its rows to (`attributed_job_id`, NA when
+        the name cannot tell) and how (`job_match`), from its naming convention's label."""
+        ids, attributed, matches = [], [], []
+        for artifact_id, g in sorted(self._artifact_job.items()):
+            repo, j = self._locate_job(g)
+            run = repo.exe.att_run[repo.exe.job_attempt[j]]
+            how = self._artifact_convention(repo, run).expected_match
+            ids.append(artifact_id)
+            attributed.append(None if how == "none" else int(self.job_ids[g]))
+            matches.append(how)
+        return pd.DataFrame({
+            "artifact_id": pd.array(ids, dtype="Int64"),
+            "attributed_job_id": pd.array(attributed, dtype="Int64"),
+            "job_match": pd.array(matches, dtype=object),
+        })  # fmt: skip
+
     def _locate_job(self, g: int) -> tuple[_Repo, int]:
         repo = self._repos[int(self._job_repo[g])]
         return repo, g - repo.job_offset
@@ -604,9 +621,8 @@ class Organisation:
 
         Columns: repo, run_id, run_attempt, job_id, head_sha, branch, classname, test_name, file,
         outcome, attempt, report_path, artifact_id, plus suite and duration_s. `job_id` is the job
-        that ran the tests; `attributed_job_id` and `job_match` are what raw.test_results should
-        say, given how the run's workflow names its artifacts (NA / "none" when the name cannot
-        tell the job, see sim_artifact_names). `attempt` counts
+        that ran the tests (`artifact_attribution()` says which job id raw.test_results should
+        hold, given the artifact's name). `attempt` counts
         executions inside one report (Surefire reruns); `duration_s` is the testcase `time`, on the
         row of the testcase element's own outcome (NaN on rows from rerun/flaky child elements).
         """
@@ -642,19 +658,11 @@ class Organisation:
         attempt_of_job = np.asarray(exe.job_attempt, dtype=np.int64)[job]
         run = np.asarray(exe.att_run, dtype=np.int64)[attempt_of_job]
         g = repo.job_offset + job
-        # How Vigil should attribute each row to its job, from the run's artifact naming convention.
-        job_match = np.asarray(
-            [self._artifact_convention(repo, r).expected_match for r in run.tolist()], dtype=object
-        )
-        attributed = pd.array(np.where(job_match == "none", -1, self.job_ids[g]), dtype="Int64")
-        attributed[job_match == "none"] = pd.NA
         return pd.DataFrame({
             "repo": repo.full_name,
             "run_id": self.run_ids[repo.run_offset + run],
             "run_attempt": np.asarray(exe.att_number, dtype=np.int32)[attempt_of_job],
             "job_id": self.job_ids[g],
-            "attributed_job_id": attributed,
-            "job_match": job_match,
             "head_sha": np.asarray(plan.commits.sha, dtype=object)[np.asarray(plan.runs.commit, dtype=np.int64)[run]],
             "branch": np.asarray(plan.runs.branch, dtype=object)[run],
             "classname": np.asarray(catalogue.classname, dtype=object)[test],
@@ -947,7 +955,7 @@ class Organisation:
 
 
 _TRUTH_COLUMNS = (
-    "repo", "run_id", "run_attempt", "job_id", "attributed_job_id", "job_match", "head_sha", "branch", "classname", "test_name", "file",
+    "repo", "run_id", "run_attempt", "job_id", "head_sha", "branch", "classname", "test_name", "file",
     "outcome", "attempt", "report_path", "artifact_id", "suite", "duration_s",
 )  # fmt: skip
 

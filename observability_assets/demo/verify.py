@@ -108,15 +108,24 @@ def verify_against_simulation(
     truth = org.test_results_truth()
     if repos is not None:
         truth = truth[truth["repo"].isin(repos)]
-    problems += diff_test_results(truth, warehouse, window)
+    problems += diff_test_results(truth, org.artifact_attribution(), warehouse, window)
     return problems
 
 
 TEST_KEY = ["repo", "run_id", "run_attempt", "job_id", "classname", "test_name", "attempt"]
 
 
+def attributed(truth: pd.DataFrame, attribution: pd.DataFrame) -> pd.DataFrame:
+    """The truth frame with `job_id` the job the artifact's name attributes it to (NA if none)
+    and its `job_match` (`Organisation.artifact_attribution()`)."""
+    merged = truth.drop(columns="job_id").merge(
+        attribution.astype({"artifact_id": "int64"}), on="artifact_id", how="left", validate="many_to_one"
+    )
+    return merged.rename(columns={"attributed_job_id": "job_id"}).astype({"job_id": "Int64"})
+
+
 def diff_test_results(
-    truth: pd.DataFrame, warehouse: Warehouse, window: list[str], limit: int = 5
+    truth: pd.DataFrame, attribution: pd.DataFrame, warehouse: Warehouse, window: list[str], limit: int = 5
 ) -> list[str]:
     """Every simulated test execution loaded once, with its outcome and the job its artifact's
     name attributes it to, and how (the reports carry no ids; see sim_artifact_names)."""
@@ -125,11 +134,7 @@ def diff_test_results(
         "FROM raw.test_results WHERE partition_day BETWEEN ? AND ?",
         window,
     )
-    want = (
-        truth[[*TEST_KEY, "outcome", "job_match"]]
-        .assign(job_id=truth["attributed_job_id"])
-        .astype({"job_id": "Int64"})
-    )
+    want = attributed(truth, attribution)[[*TEST_KEY, "outcome", "job_match"]]
     have = loaded.astype({"job_id": "Int64"})
     merged = want.merge(have, on=TEST_KEY, how="outer", indicator=True, suffixes=("_simulated", "_loaded"))
     problems = []

@@ -16,6 +16,7 @@ from observability_assets.core import junit
 from observability_assets.core.process_pool import map_tables
 from observability_assets.demo.github_server import GitHubServer
 from observability_assets.demo.simulator import OrgSpec, simulate
+from observability_assets.demo.verify import attributed
 from observability_assets.ingest import junit_collect
 from observability_assets.ingest.github_actions import github_actions_runs
 from observability_assets.ingest.junit_config import JUnitSourceConfig
@@ -90,7 +91,7 @@ def _truth_for_day(org, day: str):
     keep = set(first[first == day].index)
     truth = org.test_results_truth()
     truth = truth[[(r, i) in keep for r, i in zip(truth["repo"], truth["run_id"], strict=True)]]
-    return truth.assign(job_id=truth["attributed_job_id"])
+    return attributed(truth, org.artifact_attribution())
 
 
 @pytest.mark.parametrize("worker_processes", [False, True], ids=["one-process", "worker-processes"])
