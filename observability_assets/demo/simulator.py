@@ -496,8 +496,9 @@ class Organisation:
         return self.artifact_conventions[repo.full_name][repo.plan.runs.workflow[run]]
 
     def artifact_attribution(self) -> pd.DataFrame:
-        """Per artifact: the job Vigil should attribute its rows to (`attributed_job_id`, NA when
-        the name cannot tell) and how (`job_match`), from its naming convention's label."""
+        """Per artifact: its name, the job Vigil should attribute its rows to (`attributed_job_id`,
+        NA when the name cannot tell) and how (`job_match`), from its naming convention's label."""
+        names = {artifact["id"]: artifact["name"] for artifact in self.artifacts}
         ids, attributed, matches = [], [], []
         for artifact_id, g in sorted(self._artifact_job.items()):
             repo, j = self._locate_job(g)
@@ -508,6 +509,7 @@ class Organisation:
             matches.append(how)
         return pd.DataFrame({
             "artifact_id": pd.array(ids, dtype="Int64"),
+            "artifact_name": pd.array([names[i] for i in ids], dtype=object),
             "attributed_job_id": pd.array(attributed, dtype="Int64"),
             "job_match": pd.array(matches, dtype=object),
         })  # fmt: skip

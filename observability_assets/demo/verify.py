@@ -112,12 +112,13 @@ def verify_against_simulation(
     return problems
 
 
-TEST_KEY = ["repo", "run_id", "run_attempt", "job_id", "classname", "test_name", "attempt"]
+# The artifact tells apart the executions of two matrix jobs whose artifacts name no job.
+TEST_KEY = ["repo", "run_id", "run_attempt", "job_id", "artifact_name", "classname", "test_name", "attempt"]
 
 
 def attributed(truth: pd.DataFrame, attribution: pd.DataFrame) -> pd.DataFrame:
-    """The truth frame with `job_id` the job the artifact's name attributes it to (NA if none)
-    and its `job_match` (`Organisation.artifact_attribution()`)."""
+    """The truth frame with `job_id` the job the artifact's name attributes it to (NA if none),
+    its `job_match` and `artifact_name` (`Organisation.artifact_attribution()`)."""
     merged = truth.drop(columns="job_id").merge(
         attribution.astype({"artifact_id": "int64"}), on="artifact_id", how="left", validate="many_to_one"
     )
@@ -130,7 +131,8 @@ def diff_test_results(
     """Every simulated test execution loaded once, with its outcome and the job its artifact's
     name attributes it to, and how (the reports carry no ids; see sim_artifact_names)."""
     loaded = warehouse.query(
-        "SELECT repo, run_id, run_attempt, job_id, classname, test_name, attempt, outcome, job_match "
+        "SELECT repo, run_id, run_attempt, job_id, split_part(report_path, '/', 1) AS artifact_name, "
+        "classname, test_name, attempt, outcome, job_match "
         "FROM raw.test_results WHERE partition_day BETWEEN ? AND ?",
         window,
     )
