@@ -138,10 +138,8 @@ def test_artifacts_load_exactly_the_simulated_results_and_hostile_ones_are_rejec
     assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"].head()
     assert (merged["outcome_x"] == merged["outcome_y"]).all()
     assert (merged["job_match_x"] == merged["job_match_y"]).all()
-    assert set(loaded["job_match"]) == {
-        "exact",
-        "tokens",
-    }  # api names artifacts after the job, mobile after the os
+    # api's CI names artifacts after the job, mobile's after the os; api's nightly names no job.
+    assert {"exact", "tokens"} <= set(loaded["job_match"])
     # Reruns inside one Surefire report count up `attempt` (the mobile repository's dialect).
     assert loaded["attempt"].max() >= 1
     assert loaded["test_id"].str.len().eq(32).all()
@@ -242,13 +240,14 @@ def test_parse_workers_default_to_the_usable_cores_and_can_be_capped() -> None:
 def test_unattributed_artifact_rows_are_unknown_job_and_only_landing_drops_are_landing(
     tmp_path: Path,
 ) -> None:
-    """web names its CI artifacts `junit-${{ strategy.job-index }}`: no job can be told from
-    that. Its rows keep both matrix jobs' executions, apart, and are labelled "unknown job" in
+    """web names its CI artifacts `junit-${{ strategy.job-index }}` and api its nightly's with
+    upload-artifact's default `artifact`: no job can be told from those. Its rows keep both matrix jobs' executions, apart, and are labelled "unknown job" in
     the drift series (subjects, and so regression and issue titles); "landing" is left to the
     landing-folder drop loaded beside them."""
-    spec = OrgSpec(seed=21, repos=("web",), days=1, runs_per_repo_day=8)
+    spec = OrgSpec(seed=7, repos=("api", "web"), days=1, runs_per_repo_day=8)
     org = simulate(spec)
     assert org.artifact_conventions["acme/web"]["CI"].template == "junit-{index}"
+    assert org.artifact_conventions["acme/api"]["Nightly"].template == "artifact"
     landing = tmp_path / "landing"
     drop = landing / "jenkins-build-5"
     drop.mkdir(parents=True)
@@ -267,7 +266,7 @@ def test_unattributed_artifact_rows_are_unknown_job_and_only_landing_drops_are_l
     wanted = {"seeds", "stg_test_results", "drift_series"}
     models = [a for a in assets if any(k.path[0] in wanted or k.path[-1] in wanted for k in a.keys)]
     with GitHubServer(org, token=TOKEN) as server:
-        resources = _resources(server, tmp_path, landing, repos="acme/web")
+        resources = _resources(server, tmp_path, landing, repos="acme/api,acme/web")
         assert dg.materialize(
             [github_actions_runs, junit_test_results], partition_key=DAY, resources=resources
         ).success
@@ -275,9 +274,9 @@ def test_unattributed_artifact_rows_are_unknown_job_and_only_landing_drops_are_l
 
     wh = Warehouse(tmp_path / "w.duckdb")
     raw = wh.query("SELECT job_id, job_match, report_path FROM raw.test_results")
-    artifact_rows = raw[raw["job_match"].notna()]
-    assert len(artifact_rows) > 100 and set(artifact_rows["job_match"]) == {"none"}
-    assert artifact_rows["job_id"].isna().all()
+    unattributed = raw[raw["job_match"] == "none"]
+    assert len(unattributed) > 100 and unattributed["job_id"].isna().all()
+    assert unattributed["report_path"].str.match(r"(junit-\d|artifact)/").all()
     # Two matrix jobs ran every test of a push: both executions stay, none folded into the other.
     assert wh.query("SELECT count(*) AS n FROM staging.stg_test_results")["n"][0] == len(raw)
     series = wh.query(
@@ -286,7 +285,10 @@ def test_unattributed_artifact_rows_are_unknown_job_and_only_landing_drops_are_l
     landing_rows = series[series["subject"].str.endswith("[landing]")]
     assert landing_rows["subject"].tolist() == ["legacy.Suite::works [landing]"]
     artifact_series = series[~series["subject"].str.endswith("[landing]")]
-    assert len(artifact_series) > 20  # passed executions on the default branch
-    assert artifact_series["subject"].str.endswith(" [unknown job]").all()
-    assert artifact_series["series_key"].str.contains("|unknown job|", regex=False).all()
+    unknown = artifact_series["subject"].str.endswith(" [unknown job]")
+    assert unknown.sum() > 20  # passed executions on the default branch
+    assert (artifact_series["series_key"].str.contains("|unknown job|", regex=False) == unknown).all()
+    # The rest are attributed artifacts, labelled with their job's name.
+    job_names = set(wh.query("SELECT DISTINCT job_name FROM raw.ci_jobs")["job_name"])
+    assert set(artifact_series[~unknown]["subject"].str.rsplit(" [", n=1).str[1].str[:-1]) <= job_names
     assert not artifact_series["series_key"].str.contains("landing").any()
