@@ -43,13 +43,13 @@ CI_CONVENTIONS = (
     Convention("job-index", "junit-{index}", "none", 1),
 )
 # Nightly runs one test job: upload-artifact's default name works, and so do custom names.
-# (The order decides which convention a draw picks; this one keeps the demo seed's nightly
-# artifact of acme/data attributable, so the demo's findings stay those its goldens hold.)
+# (Order and weights decide which convention a draw picks; these keep every nightly artifact of
+# the demo seed attributable, so the demo's findings stay those its goldens hold.)
 NIGHTLY_CONVENTIONS = (
+    Convention("job", "junit-{job}", "exact", 1),
     Convention("default", "artifact", "none", 1),
     Convention("custom", "test-report-{sha7}", "none", 1),
-    Convention("job", "junit-{job}", "exact", 2),
-    Convention("matrix-os", "test-results-{os}", "tokens", 1),
+    Convention("matrix-os", "test-results-{os}", "tokens", 2),
 )
 CONVENTIONS = {CI: CI_CONVENTIONS, NIGHTLY: NIGHTLY_CONVENTIONS}
 # The matrix order of operating systems: `strategy.job-index` counts in it.

@@ -244,7 +244,7 @@ def test_unattributed_artifact_rows_are_unknown_job_and_only_landing_drops_are_l
     upload-artifact's default `artifact`: no job can be told from those. Its rows keep both matrix jobs' executions, apart, and are labelled "unknown job" in
     the drift series (subjects, and so regression and issue titles); "landing" is left to the
     landing-folder drop loaded beside them."""
-    spec = OrgSpec(seed=7, repos=("api", "web"), days=1, runs_per_repo_day=8)
+    spec = OrgSpec(seed=21, repos=("api", "web"), days=1, runs_per_repo_day=8)
     org = simulate(spec)
     assert org.artifact_conventions["acme/web"]["CI"].template == "junit-{index}"
     assert org.artifact_conventions["acme/api"]["Nightly"].template == "artifact"
