@@ -43,6 +43,8 @@ def attribute(seed: int) -> dict:
     rows, artifacts, by_convention = Counter(), Counter(), Counter()
     wrong_job = wrong_label = previous = 0
     for artifact in org.artifacts:
+        if artifact["id"] not in per_artifact.index:  # not a test-report artifact (coverage, ...)
+            continue
         facts = per_artifact.loc[artifact["id"]]
         ctx = contexts[(facts.repo, artifact["workflow_run"]["id"])]
         created = datetime.fromisoformat(artifact["created_at"].replace("Z", "+00:00")).astimezone(UTC)
