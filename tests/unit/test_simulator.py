@@ -253,7 +253,7 @@ def test_artifacts_belong_to_the_attempt_whose_window_holds_them(
         assert attempt["run_started_at"] <= artifact["created_at"] <= attempt["updated_at"]
     # upload-artifact needs names unique within a run attempt; Vigil's default globs find them all.
     names = [(r, a, n) for r, a, n in zip(truth.run_id, truth.run_attempt, truth.artifact_id, strict=True)]
-    by_id = {artifact["id"]: artifact["name"] for artifact in org.artifacts}
+    by_id = {artifact["id"]: artifact["name"] for artifact in junit}
     per_attempt = {(r, a, by_id[n]) for r, a, n in set(names)}
     assert len(per_attempt) == len({n for _, _, n in names})
     patterns = DEFAULT_ARTIFACT_PATTERNS.split(",")
