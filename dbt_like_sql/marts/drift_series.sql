@@ -9,7 +9,7 @@
 -- owner: team:quality
 -- materialized: view
 -- column series_kind: test_duration, job_duration, probe_latency, shadow_latency or benchmark.
--- column series_key: Identity of the series within its kind: repo|job|test_id, repo|workflow|job, service|url, candidate_url, repo|suite|name.
+-- column series_key: Identity of the series within its kind: repo|job|test_id (job: 'unknown job' for an unattributed artifact, 'landing' for a landing-folder report), repo|workflow|job, service|url, candidate_url, repo|suite|name.
 -- column repo: Repository (NULL for service latencies).
 -- column subject: What is measured, readable: test, job, service or benchmark name.
 -- column point_at: Time of the point (UTC): run creation, probe day, replay start or benchmark time.
@@ -39,13 +39,24 @@ runs AS (
     LEFT JOIN default_branches AS b ON b.repo = r.repo
 ),
 
+-- The job a test ran in: 'landing' only for landing-folder reports (job_match NULL); a run
+-- artifact no job could be matched to (job_match 'none') is 'unknown job'.
+labelled_tests AS (
+    SELECT
+        t.*,
+        COALESCE(j.job_name, CASE WHEN t.job_match IS NULL THEN 'landing' ELSE 'unknown job' END) AS job_label
+    FROM staging.stg_test_results AS t
+    LEFT JOIN raw.ci_jobs AS j
+        ON j.repo = t.repo AND j.run_id = t.run_id AND j.run_attempt = t.run_attempt AND j.job_id = t.job_id
+    WHERE t.outcome = 'passed' AND t.duration_s IS NOT NULL
+),
+
 tests AS (
     SELECT
         'test_duration' AS series_kind,
-        t.repo || '|' || COALESCE(j.job_name, 'landing') || '|' || t.test_id AS series_key,
+        t.repo || '|' || t.job_label || '|' || t.test_id AS series_key,
         t.repo,
-        COALESCE(t.classname, t.file, t.suite) || '::' || t.test_name || ' [' || COALESCE(j.job_name, 'landing') || ']'
-            AS subject,
+        COALESCE(t.classname, t.file, t.suite) || '::' || t.test_name || ' [' || t.job_label || ']' AS subject,
         COALESCE(r.created_at, CAST(t.partition_day AS TIMESTAMP)) AS point_at,
         t.head_sha AS commit_sha,
         t.run_id,
@@ -53,16 +64,13 @@ tests AS (
         t.duration_s AS value,
         's' AS unit,
         FALSE AS bigger_is_better
-    FROM staging.stg_test_results AS t
+    FROM labelled_tests AS t
     LEFT JOIN runs AS r ON r.repo = t.repo AND r.run_id = t.run_id AND r.run_attempt = t.run_attempt
-    LEFT JOIN raw.ci_jobs AS j
-        ON j.repo = t.repo AND j.run_id = t.run_id AND j.run_attempt = t.run_attempt AND j.job_id = t.job_id
     LEFT JOIN default_branches AS b ON b.repo = t.repo
-    WHERE t.outcome = 'passed' AND t.duration_s IS NOT NULL
-        AND CASE
-            WHEN b.default_branch IS NOT NULL THEN t.branch = b.default_branch
-            ELSE t.branch IN ('main', 'master')
-        END
+    WHERE CASE
+        WHEN b.default_branch IS NOT NULL THEN t.branch = b.default_branch
+        ELSE t.branch IN ('main', 'master')
+    END
 ),
 
 jobs AS (

@@ -40,7 +40,7 @@ results AS (
     -- Run and job ids are GitHub's, unique across repositories: integer keys keep the join cheap,
     -- and it drops the executions of infrastructure failures on the way.
     INNER JOIN jobs AS j
-        ON j.run_id = t.run_id AND j.run_attempt = t.run_attempt AND j.job_key = COALESCE(t.job_id, -1)
+        ON j.run_id = t.run_id AND j.run_attempt = t.run_attempt AND j.job_key = t.job_key
     WHERE t.partition_day >= $partition_start AND t.partition_day < $partition_end
         AND t.outcome <> 'skipped'
 )

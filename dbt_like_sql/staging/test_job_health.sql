@@ -5,7 +5,8 @@
 --   database that never came up fails every test at once, a real change rarely more than a few.
 --   Flaky-test scoring leaves those jobs out. Jobs that died before their tests ran reported no
 --   results, so they never reach this table and count for nothing. Landed reports without a job
---   are one unit per run attempt (job_key -1). Whether the job built the default branch is
+--   are one unit per run attempt (job_key -1); a run artifact no job could be matched to is a
+--   unit of its own (staging.stg_test_results.job_key). Whether the job built the default branch is
 --   decided here, once per job: seeds.repo_default_branches, else main or master.
 -- owner: team:quality
 -- materialized: incremental
@@ -13,7 +14,7 @@
 -- column repo: Repository as owner/name.
 -- column run_id: Workflow run id.
 -- column run_attempt: Run attempt.
--- column job_key: Job id; -1 for reports that name no job (landing folder).
+-- column job_key: Job id; for an artifact without a job a negative key of its own; -1 for landing-folder reports.
 -- column head_sha: Commit under test.
 -- column branch: Branch under test.
 -- column on_default_branch: The branch is the repository's default branch.
@@ -30,7 +31,7 @@ WITH jobs AS (
         repo,
         run_id,
         run_attempt,
-        COALESCE(job_id, -1) AS job_key,
+        job_key,
         MIN(head_sha) AS head_sha,
         MIN(branch) AS branch,
         COUNT(*) AS tests_run,
@@ -39,7 +40,7 @@ WITH jobs AS (
     FROM staging.stg_test_results
     WHERE partition_day >= $partition_start AND partition_day < $partition_end
         AND attempt = 0 AND outcome <> 'skipped'
-    GROUP BY repo, run_id, run_attempt, COALESCE(job_id, -1), partition_day
+    GROUP BY repo, run_id, run_attempt, job_key, partition_day
 ),
 
 shares AS (

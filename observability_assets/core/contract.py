@@ -118,6 +118,15 @@ TEST_RESULTS = Table(
         _c("run_id", "BIGINT", "Workflow run id (or the sidecar's run id for landed reports)."),
         _c("run_attempt", "INTEGER", "Run attempt the report came from."),
         _c("job_id", "BIGINT", "Job that produced the report, when known."),
+        _c(
+            "job_match",
+            "VARCHAR",
+            # GitHub does not say which job uploaded an artifact: it is inferred from the names
+            # (core.job_match), and how tells an analyst how far to trust job_id.
+            "How job_id was found for a run artifact: exact (the artifact name's tokens are the job "
+            "name's), tokens (best unique token overlap) or none (no job: labelled 'unknown job'); "
+            "NULL for landing-folder reports, which name no job id (labelled 'landing').",
+        ),
         _c("head_sha", "VARCHAR", "Commit under test."),
         _c("branch", "VARCHAR", "Branch under test."),
         _c("test_id", "VARCHAR", "Stable identity: hash of repo, classname (or file) and test name."),

@@ -10,7 +10,7 @@ Why it looks the way it does:
   Python callbacks hold the GIL, so `parse_many` spreads big batches of report files over worker
   processes (`core.process_pool`), one per further CPU core. bench/bench_junit.py measures it
   against a bare ``iterparse(tag="testcase")`` pass and against junitparser.
-* **Safety.** Entity expansion, DTD loading and network access are off, and any DOCTYPE is
+* **Safety.** External entities, DTD loading and network access are off, and any DOCTYPE is
   rejected outright (JUnit never needs one; it is the door for XXE and entity bombs). libxml2's
   own limits stay on (about 10 MB per attribute, text node or name); identities over
   `ParseLimits.max_name_chars` and absurdly nested suites are rejected too. A report that cannot
@@ -37,6 +37,11 @@ Dialect semantics (tests/unit/test_junit_parser.py pins them down):
   counts up 0, 1, 2 in document order, continuing across flaky/rerun children.
 * ``suite`` is the innermost enclosing ``<testsuite name>``; ``file`` falls back to the enclosing
   ``<testsuite file>`` (mocha, PHPUnit); empty strings become NULL.
+* A test case without a ``name`` (or with an empty one) has no identity: it is not loaded, and
+  `parse_many` records one `Rejection` per report saying how many were skipped (the rest of the
+  report loads), as EnricoMi/publish-unit-test-result-action counts them unusable.
+* Text is what an XML 1.0 parser yields: the predefined entities and character references are
+  decoded (``name="a &amp; b"`` is ``a & b``), and the test id is hashed from that decoded text.
 * Durations: decimal or scientific notation; a decimal comma ("1,5") and thousands separators
   ("1,003.5", old Surefire) are understood; negative, non-numeric, non-finite or implausible
   (over `ParseLimits.max_duration_s`) values become NULL.
@@ -153,9 +158,12 @@ class ParseLimits:
 
 @dataclass(frozen=True)
 class ParsedReport:
-    """Test executions of one report; `table` has the columns of `ARROW_SCHEMA`."""
+    """Test executions of one report; `table` has the columns of `ARROW_SCHEMA`.
+
+    `nameless` counts the test cases skipped for want of a name (they have no rows)."""
 
     table: pa.Table
+    nameless: int = 0
 
     @property
     def num_rows(self) -> int:
@@ -171,7 +179,8 @@ class ParsedReport:
 @dataclass(frozen=True)
 class ParsedBatch:
     """Executions of many reports in one table (`ARROW_SCHEMA` plus ``report_path``), and the
-    reports that were rejected (they contribute no rows)."""
+    rejections: reports that were rejected whole (they contribute no rows) and reports whose
+    nameless test cases were skipped (their other rows are in the table)."""
 
     table: pa.Table
     rejections: tuple[Rejection, ...] = field(default_factory=tuple)
@@ -187,7 +196,7 @@ def parse_report(source: Source, *, limits: ParseLimits = ParseLimits()) -> Pars
     """
     rows = _parse_rows(source, limits)
     rows.flush()
-    return ParsedReport(_finish_table(rows.chunks, [rows.num_rows], limits))
+    return ParsedReport(_finish_table(rows.chunks, [rows.num_rows], limits), rows.nameless)
 
 
 def parse_many(
@@ -258,6 +267,8 @@ def _parse_serial(
         except RejectedInput as rejected:
             rejections.append(Rejection(path, rejected.reason))
             continue
+        if rows.nameless:
+            rejections.append(Rejection(path, nameless_reason(rows.nameless)))
         paths.append(path)
         counts.append(rows.num_rows)
         collected.absorb(rows)
@@ -268,6 +279,12 @@ def _parse_serial(
     report_path = pa.DictionaryArray.from_arrays(indices, pa.array(paths, pa.string()))
     table, redactions = redact_table(table, redactor)
     return ParsedBatch(table.append_column("report_path", report_path), tuple(rejections), redactions)
+
+
+def nameless_reason(count: int) -> str:
+    """The `ops.rejected_inputs` reason for a report's test cases that have no name."""
+    cases = "test case" if count == 1 else "test cases"
+    return f"{count} {cases} without a name skipped (no identity to load them under)"
 
 
 def _parse_group(
@@ -301,7 +318,13 @@ def _parse_rows(source: Source, limits: ParseLimits) -> _Rows:
     target = _ReportTarget(rows.pending, limits)
     parser = etree.XMLParser(
         target=target,
-        resolve_entities=False,
+        # Not False: with entity substitution off, libxml2 hands a parser target every "&" of an
+        # attribute value re-escaped as "&#38;" (left for a tree builder to decode), so
+        # name="a &amp; b" arrived as "a &#38; b". "internal" substitutes only entities declared in
+        # the document itself, and a DOCTYPE (the only place to declare one) is rejected by
+        # `_ReportTarget.doctype`: what is left are the five predefined entities and character
+        # references, decoded exactly as any XML 1.0 parser does. External entities stay unloaded.
+        resolve_entities="internal",
         load_dtd=False,
         dtd_validation=False,
         no_network=True,
@@ -336,6 +359,7 @@ def _parse_rows(source: Source, limits: ParseLimits) -> _Rows:
             # libxml2 has no registered message for some of these ("Unregistered error message").
             raise RejectedInput(f"truncated XML: ends inside a {cdata.open_section}") from None
         raise RejectedInput(_syntax_reason(error, at_end=True)) from None
+    rows.nameless = target.nameless
     return rows
 
 
@@ -569,6 +593,7 @@ class _Rows:
         self.pending: list[tuple] = []  # the target appends here (same list object for life)
         self.chunks: list[pa.StructArray] = []
         self._packed_rows = 0
+        self.nameless = 0  # test cases of the report skipped for want of a name
 
     @property
     def num_rows(self) -> int:
@@ -653,6 +678,7 @@ class _ReportTarget:
         self._outer_suites: list[tuple[str | None, str | None]] = []
         self._suite: str | None = None
         self._suite_file: str | None = None
+        self.nameless = 0  # <testcase> elements without a (non-empty) name: skipped, counted
 
     # -- callbacks ------------------------------------------------------------------------------
 
@@ -671,7 +697,10 @@ class _ReportTarget:
         # `_identity` inlined: this runs once per test case and a call costs ~5% of the parse.
         attrib = self._case
         self._case = None
-        name = attrib.get("name") or ""
+        name = attrib.get("name")
+        if not name:
+            self.nameless += 1
+            return
         classname = attrib.get("classname") or None
         file = attrib.get("file") or self._suite_file
         cap = self._max_name
@@ -766,6 +795,9 @@ class _ReportTarget:
         results = self._results or []
         self._case = self._results = self._open_result = self._sink = None
         name, classname, file = self._identity(attrib)
+        if not name:
+            self.nameless += 1
+            return
         max_message, max_stack = self._limits.max_message_chars, self._limits.max_stack_chars
 
         main: _Result | None = None

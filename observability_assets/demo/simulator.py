@@ -18,7 +18,6 @@ import base64
 import functools
 import hashlib
 import json
-import re
 import zlib
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
@@ -38,6 +37,7 @@ from observability_assets.demo.junit_writer import (
     zip_reports,
 )
 from observability_assets.demo.sim_advisories import AdvisorySimulation
+from observability_assets.demo.sim_artifact_names import Convention, artifact_name, choose_conventions
 from observability_assets.demo.sim_code import CodeView, plan_repo_code
 from observability_assets.demo.sim_coverage import CoverageSimulation
 from observability_assets.demo.sim_execute import (
@@ -467,11 +467,19 @@ class Organisation:
             run = exe.att_run[exe.job_attempt[j]]
             at = exe.job_artifact_at[j]
             url = f"{API}/repos/{repo.full_name}/actions/artifacts/{artifact_id}"
+            template = exe.job_template[j]
+            name = artifact_name(
+                self._artifact_convention(repo, run),
+                template.name,
+                template.labels[0],
+                int(exe.att_number[exe.job_attempt[j]]),
+                plan.commits.sha[plan.runs.commit[run]],
+            )
             created = _iso(np.asarray([at, at + ARTIFACT_RETENTION_DAYS * DAY_S]))
             out.append({
                 "id": artifact_id,
                 "node_id": _node_id("Artifact", artifact_id),
-                "name": artifact_name(exe.job_template[j].name),
+                "name": name,
                 "size_in_bytes": self._artifact_size(repo, j),
                 "url": url,
                 "archive_download_url": f"{url}/zip",
@@ -501,6 +509,33 @@ class Organisation:
 
     def dependabot_alerts(self, full_name: str) -> list[dict[str, Any]]:
         return self.advisories.alerts(full_name)
+
+    @functools.cached_property
+    def artifact_conventions(self) -> dict[str, dict[str, Convention]]:
+        """repo -> workflow -> how its test-report artifacts are named (sim_artifact_names)."""
+        return {repo.full_name: choose_conventions(self.spec.seed, repo.full_name) for repo in self._repos}
+
+    def _artifact_convention(self, repo: _Repo, run: int) -> Convention:
+        return self.artifact_conventions[repo.full_name][repo.plan.runs.workflow[run]]
+
+    def artifact_attribution(self) -> pd.DataFrame:
+        """Per artifact: its name, the job Vigil should attribute its rows to (`attributed_job_id`,
+        NA when the name cannot tell) and how (`job_match`), from its naming convention's label."""
+        names = {artifact["id"]: artifact["name"] for artifact in self.artifacts}
+        ids, attributed, matches = [], [], []
+        for artifact_id, g in sorted(self._artifact_job.items()):
+            repo, j = self._locate_job(g)
+            run = repo.exe.att_run[repo.exe.job_attempt[j]]
+            how = self._artifact_convention(repo, run).expected_match
+            ids.append(artifact_id)
+            attributed.append(None if how == "none" else int(self.job_ids[g]))
+            matches.append(how)
+        return pd.DataFrame({
+            "artifact_id": pd.array(ids, dtype="Int64"),
+            "artifact_name": pd.array([names[i] for i in ids], dtype=object),
+            "attributed_job_id": pd.array(attributed, dtype="Int64"),
+            "job_match": pd.array(matches, dtype=object),
+        })  # fmt: skip
 
     def _locate_job(self, g: int) -> tuple[_Repo, int]:
         repo = self._repos[int(self._job_repo[g])]
@@ -669,7 +704,9 @@ class Organisation:
         """One row per test-case execution written into the JUnit artifacts.
 
         Columns: repo, run_id, run_attempt, job_id, head_sha, branch, classname, test_name, file,
-        outcome, attempt, report_path, artifact_id, plus suite and duration_s. `attempt` counts
+        outcome, attempt, report_path, artifact_id, plus suite and duration_s. `job_id` is the job
+        that ran the tests (`artifact_attribution()` says which job id raw.test_results should
+        hold, given the artifact's name). `attempt` counts
         executions inside one report (Surefire reruns); `duration_s` is the testcase `time`, on the
         row of the testcase element's own outcome (NaN on rows from rerun/flaky child elements).
         """
@@ -888,6 +925,10 @@ class Organisation:
                 w: [t.name for t in job_templates(repo.dialect, w, macos_matrix=macos)] for w in WORKFLOWS
             },
             "runs": len(repo.plan.runs),
+            "artifact_names": {
+                workflow: {"template": c.template, "expected_job_match": c.expected_match}
+                for workflow, c in self.artifact_conventions[repo.full_name].items()
+            },
         }
 
     def _test_ref(self, repo: _Repo, test: int) -> dict[str, Any]:
@@ -1022,11 +1063,6 @@ _TRUTH_COLUMNS = (
     "repo", "run_id", "run_attempt", "job_id", "head_sha", "branch", "classname", "test_name", "file",
     "outcome", "attempt", "report_path", "artifact_id", "suite", "duration_s",
 )  # fmt: skip
-
-
-def artifact_name(job_name: str) -> str:
-    """`junit-<job name slug>`, e.g. junit-test-ubuntu-latest."""
-    return "junit-" + re.sub(r"[^a-z0-9]+", "-", job_name.lower()).strip("-")
 
 
 def _iso(epoch_s: np.ndarray) -> list[str]:

@@ -108,23 +108,35 @@ def verify_against_simulation(
     truth = org.test_results_truth()
     if repos is not None:
         truth = truth[truth["repo"].isin(repos)]
-    problems += diff_test_results(truth, warehouse, window)
+    problems += diff_test_results(truth, org.artifact_attribution(), warehouse, window)
     return problems
 
 
-TEST_KEY = ["repo", "run_id", "run_attempt", "job_id", "classname", "test_name", "attempt"]
+# The artifact tells apart the executions of two matrix jobs whose artifacts name no job.
+TEST_KEY = ["repo", "run_id", "run_attempt", "job_id", "artifact_name", "classname", "test_name", "attempt"]
+
+
+def attributed(truth: pd.DataFrame, attribution: pd.DataFrame) -> pd.DataFrame:
+    """The truth frame with `job_id` the job the artifact's name attributes it to (NA if none),
+    its `job_match` and `artifact_name` (`Organisation.artifact_attribution()`)."""
+    merged = truth.drop(columns="job_id").merge(
+        attribution.astype({"artifact_id": "int64"}), on="artifact_id", how="left", validate="many_to_one"
+    )
+    return merged.rename(columns={"attributed_job_id": "job_id"}).astype({"job_id": "Int64"})
 
 
 def diff_test_results(
-    truth: pd.DataFrame, warehouse: Warehouse, window: list[str], limit: int = 5
+    truth: pd.DataFrame, attribution: pd.DataFrame, warehouse: Warehouse, window: list[str], limit: int = 5
 ) -> list[str]:
-    """Every simulated test execution loaded once, with its outcome (the reports carry no ids)."""
+    """Every simulated test execution loaded once, with its outcome and the job its artifact's
+    name attributes it to, and how (the reports carry no ids; see sim_artifact_names)."""
     loaded = warehouse.query(
-        "SELECT repo, run_id, run_attempt, job_id, classname, test_name, attempt, outcome "
+        "SELECT repo, run_id, run_attempt, job_id, split_part(report_path, '/', 1) AS artifact_name, "
+        "classname, test_name, attempt, outcome, job_match "
         "FROM raw.test_results WHERE partition_day BETWEEN ? AND ?",
         window,
     )
-    want = truth[[*TEST_KEY, "outcome"]].astype({"job_id": "Int64"})
+    want = attributed(truth, attribution)[[*TEST_KEY, "outcome", "job_match"]]
     have = loaded.astype({"job_id": "Int64"})
     merged = want.merge(have, on=TEST_KEY, how="outer", indicator=True, suffixes=("_simulated", "_loaded"))
     problems = []
@@ -139,6 +151,11 @@ def diff_test_results(
     if len(wrong):
         problems.append(
             f"raw.test_results: {len(wrong)} outcomes differ, e.g. {wrong.head(limit).values.tolist()}"
+        )
+    matched = both[both["job_match_simulated"] != both["job_match_loaded"]]
+    if len(matched):
+        problems.append(
+            f"raw.test_results: {len(matched)} job attributions differ, e.g. {matched.head(limit).values.tolist()}"
         )
     if len(loaded) != len(have.drop_duplicates(TEST_KEY)):
         problems.append("raw.test_results: duplicate executions")

@@ -3,11 +3,12 @@
 Two sources fill one daily partition (the day the run was created, as for raw.ci_runs):
 
 1. **Run artifacts.** For every run of the partition the artifacts whose name matches
-   `VIGIL_JUNIT_ARTIFACTS` (comma-separated globs) are downloaded through the GitHub resource
+   `VIGIL_JUNIT_ARTIFACTS` (comma-separated globs, ignoring case) are downloaded through the GitHub resource
    (size-capped, cached on disk by artifact id since artifacts never change), opened with the
    guarded unzip in `core.archives`, and the members matching `VIGIL_JUNIT_GLOB` are parsed.
    The attempt an artifact belongs to is the one whose time span holds the artifact's creation;
-   the job is the attempt's job whose slugged name the artifact name carries (`junit-<job>`).
+   the job is the attempt's job whose name the artifact name matches by normalised tokens
+   (`core.job_match`: exact, else best unique token match, else none); `job_match` records which.
 2. **Landing folder** (`VIGIL_JUNIT_LANDING`) for CI systems other than GitHub Actions. Each drop
    is a folder holding a sidecar `vigil.json` and any number of reports (`*.xml` or `*.zip`):
 
@@ -16,6 +17,8 @@ Two sources fill one daily partition (the day the run was created, as for raw.ci
 
    `repo`, `run_id` and `commit` are required; `created_at` (UTC) picks the partition and
    defaults to the sidecar's modification time. The `junit_landing_sensor` notices new drops.
+   Landed rows have no job id and a NULL `job_match` (nothing was matched): they are labelled
+   `landing` downstream, where unmatched artifact rows are `unknown job`.
 
 Every hostile or broken file is recorded in `ops.rejected_inputs` with its reason and the rest of
 the partition loads; all of it (rows and rejections) is replaced in one transaction.
@@ -28,7 +31,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from observability_assets.core.archives import ArchiveMember, iter_zip_reports
 from observability_assets.core.errors import Rejection
+from observability_assets.core.job_match import JobMatch, match_job
 from observability_assets.core.process_pool import (
     PARALLEL_MIN_BYTES,
     SHARES_PER_WORKER,
@@ -62,10 +65,6 @@ SIDECAR = "vigil.json"
 DOWNLOAD_WORKERS = 4
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
 @dataclass
 class RunContext:
     """What the partition's runs tell about the artifacts they uploaded."""
@@ -76,7 +75,7 @@ class RunContext:
     branch: str | None
     # (attempt, started, finished) in attempt order.
     attempts: list[tuple[int, datetime | None, datetime | None]] = field(default_factory=list)
-    # attempt -> [(job slug, job id)], longest slug first so "test-ubuntu-latest-4" beats "test".
+    # attempt -> [(job name, job id)]
     jobs: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
 
     def attempt_at(self, created: datetime | None) -> int:
@@ -89,12 +88,9 @@ class RunContext:
                     return attempt
         return self.attempts[-1][0] if self.attempts else 1
 
-    def job_for(self, attempt: int, artifact_name: str) -> int | None:
-        name = slug(artifact_name)
-        for job_slug, job_id in self.jobs.get(attempt, []):
-            if name == job_slug or name.endswith("-" + job_slug):
-                return job_id
-        return None
+    def job_for(self, attempt: int, artifact_name: str) -> tuple[int | None, JobMatch]:
+        """The job of `attempt` that uploaded the artifact, and how it was matched."""
+        return match_job(artifact_name, self.jobs.get(attempt, []))
 
 
 def load_run_contexts(runs: Any, jobs: Any) -> list[RunContext]:
@@ -109,10 +105,7 @@ def load_run_contexts(runs: Any, jobs: Any) -> list[RunContext]:
     for row in jobs.itertuples(index=False):
         ctx = contexts.get((row.repo, int(row.run_id)))
         if ctx is not None and row.job_name:
-            ctx.jobs.setdefault(int(row.run_attempt), []).append((slug(row.job_name), int(row.job_id)))
-    for ctx in contexts.values():
-        for entries in ctx.jobs.values():
-            entries.sort(key=lambda e: -len(e[0]))
+            ctx.jobs.setdefault(int(row.run_attempt), []).append((str(row.job_name), int(row.job_id)))
     return list(contexts.values())
 
 
@@ -191,6 +184,7 @@ def _with_context(table: pa.Table, context: RowContext, prefix: str) -> pa.Table
         "run_id": integer(context.run_id),
         "run_attempt": integer(context.run_attempt),
         "job_id": integer(context.job_id),
+        "job_match": text(context.job_match),
         "head_sha": text(context.head_sha),
         "branch": text(context.branch),
     }
@@ -212,6 +206,7 @@ def loaded_schema() -> pa.Schema:
             pa.field("run_id", pa.int64()),
             pa.field("run_attempt", pa.int64()),
             pa.field("job_id", pa.int64()),
+            pa.field("job_match", text),
             pa.field("head_sha", text),
             pa.field("branch", text),
         ]
@@ -226,6 +221,7 @@ class RowContext:
     job_id: int | None
     head_sha: str | None
     branch: str | None
+    job_match: JobMatch | None = None  # None: a landing drop, not matched
 
 
 def _parse_archive_or_files(
@@ -278,7 +274,7 @@ def collect_artifacts(
 
     Downloads run in threads (network-bound); parsing holds the GIL, so once everything is on disk
     the archives are parsed over worker processes when there is enough XML to repay them."""
-    patterns = [p.strip() for p in config.artifact_patterns.split(",") if p.strip()]
+    patterns = [p.strip().lower() for p in config.artifact_patterns.split(",") if p.strip()]
     local = threading.local()
 
     def client() -> GitHubClient:
@@ -293,7 +289,8 @@ def collect_artifacts(
         gh = client()
         for artifact in gh.list_artifacts(ctx.repo, ctx.run_id):
             name = artifact.get("name", "")
-            if artifact.get("expired") or not any(fnmatch.fnmatch(name, p) for p in patterns):
+            # "JUnit (ubuntu-latest)" is as much a report artifact as "junit-ubuntu-latest".
+            if artifact.get("expired") or not any(fnmatch.fnmatchcase(name.lower(), p) for p in patterns):
                 continue
             matched += 1
             label = f"{ctx.repo}/runs/{ctx.run_id}/artifacts/{artifact['id']}({name})"
@@ -303,9 +300,8 @@ def collect_artifacts(
                 rejections.append(Rejection(label, f"download failed: {error}"))
                 continue
             attempt = ctx.attempt_at(_parse_time(artifact.get("created_at")))
-            row = RowContext(
-                ctx.repo, ctx.run_id, attempt, ctx.job_for(attempt, name), ctx.head_sha, ctx.branch
-            )
+            job_id, how = ctx.job_for(attempt, name)
+            row = RowContext(ctx.repo, ctx.run_id, attempt, job_id, ctx.head_sha, ctx.branch, how)
             artifacts.append(_Artifact(label, str(target), name, row))
         return artifacts, rejections, matched
 

@@ -6,7 +6,8 @@ from pydantic import Field
 from observability_assets.core.process_pool import usable_cores
 from resources.paths import data_path
 
-DEFAULT_ARTIFACT_PATTERNS = "*junit*,*test-results*,*test-report*,*surefire*"
+# "artifact" is upload-artifact's default name, common for a workflow's only report upload.
+DEFAULT_ARTIFACT_PATTERNS = "*junit*,*test-results*,*test-report*,*surefire*,artifact"
 
 
 class JUnitSourceConfig(dg.ConfigurableResource):
@@ -15,7 +16,7 @@ class JUnitSourceConfig(dg.ConfigurableResource):
 
     artifact_patterns: str = Field(
         default=DEFAULT_ARTIFACT_PATTERNS,
-        description="Comma-separated globs of artifact names that hold JUnit reports.",
+        description="Comma-separated globs of artifact names that hold JUnit reports (case-insensitive).",
     )
     report_glob: str = Field(
         default="**/*.xml", description="Glob of report files inside an artifact or drop."

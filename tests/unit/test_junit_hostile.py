@@ -130,7 +130,7 @@ def test_hostile_files_parsed_in_worker_processes_are_rejected_the_same_way(
     # Which process took which file above depends on timing; here all of them go to a worker.
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(1, mp_context=context) as pool:
-        table, rejections = pool.submit(_parse_group, pairs, ParseLimits()).result()
+        table, (rejections, _) = pool.submit(_parse_group, pairs, ParseLimits(), None).result()
     assert table["test_name"].to_pylist() == ["ok", "ok"]
     assert [(r.path, r.reason.split(":")[0]) for r in rejections] == expected
     time.sleep(0.05)

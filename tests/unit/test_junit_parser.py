@@ -644,6 +644,50 @@ def test_parse_many_drops_every_row_of_a_report_rejected_halfway() -> None:
     assert [(r.path, r.reason.split(":")[0]) for r in batch.rejections] == [("cut.xml", "truncated XML")]
 
 
+# Shaped like EnricoMi/publish-unit-test-result-action's no-attributes.xml: four bare test cases
+# (passed, skipped, failed, errored) in a suite without attributes; that project drops them all.
+NAMELESS_REPORT = b"""<?xml version="1.0" encoding="utf-8"?>
+<testsuites>
+    <testsuite>
+        <testcase/>
+        <testcase>
+            <skipped/>
+        </testcase>
+        <testcase>
+            <failure/>
+        </testcase>
+        <testcase>
+            <error/>
+        </testcase>
+    </testsuite>
+</testsuites>"""
+
+
+def test_test_cases_without_a_name_are_skipped_and_counted_per_report() -> None:
+    report = parse_report(NAMELESS_REPORT)
+    assert (report.num_rows, report.nameless) == (0, 4)
+    mixed = b"""<testsuite name="s">
+      <testcase classname="c" name="kept"><failure message="m"/></testcase>
+      <testcase classname="c" name=""/>
+      <testcase classname="c"><flakyFailure message="x"/></testcase>
+      <testcase classname="c" name="also kept"/>
+    </testsuite>"""
+    batch = parse_many([("bare.xml", NAMELESS_REPORT), ("mixed.xml", mixed), ("ok.xml", b"<testsuite/>")])
+    assert [(r.path, r.reason) for r in batch.rejections] == [
+        ("bare.xml", "4 test cases without a name skipped (no identity to load them under)"),
+        ("mixed.xml", "2 test cases without a name skipped (no identity to load them under)"),
+    ]
+    # The rest of the report loads, attempts unaffected by the skipped cases.
+    assert batch.table.select(["report_path", "test_name", "outcome", "attempt"]).to_pylist() == [
+        {"report_path": "mixed.xml", "test_name": "kept", "outcome": "failed", "attempt": 0},
+        {"report_path": "mixed.xml", "test_name": "also kept", "outcome": "passed", "attempt": 0},
+    ]
+    single = parse_many([("one.xml", b'<testsuite><testcase name=""/></testsuite>')])
+    assert [r.reason for r in single.rejections] == [
+        "1 test case without a name skipped (no identity to load them under)"
+    ]
+
+
 def test_empty_report_is_valid_and_has_the_schema() -> None:
     for xml in ("<testsuites/>", '<testsuite name="x" tests="0"></testsuite>'):
         table = parse_report(xml.encode()).table

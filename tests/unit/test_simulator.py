@@ -6,6 +6,7 @@ that the labels describe what the API objects and JUnit artifacts really contain
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import json
 import time
@@ -21,6 +22,7 @@ from lxml import etree
 
 from observability_assets.core.contract import CI_JOBS, CI_RUNS
 from observability_assets.demo.simulator import Organisation, OrgSpec, simulate
+from observability_assets.ingest.junit_config import DEFAULT_ARTIFACT_PATTERNS
 
 SMALL = OrgSpec(seed=5, repos=("api", "web", "infra", "data"), days=5, runs_per_repo_day=8)
 LOAD_COLUMNS = {"partition_day", "ingested_at"}
@@ -249,7 +251,13 @@ def test_artifacts_belong_to_the_attempt_whose_window_holds_them(
         )
         attempt = attempts[(row["run_id"], row["run_attempt"])]
         assert attempt["run_started_at"] <= artifact["created_at"] <= attempt["updated_at"]
-        assert artifact["name"].startswith("junit-test-")
+    # upload-artifact needs names unique within a run attempt; Vigil's default globs find them all.
+    names = [(r, a, n) for r, a, n in zip(truth.run_id, truth.run_attempt, truth.artifact_id, strict=True)]
+    by_id = {artifact["id"]: artifact["name"] for artifact in junit}
+    per_attempt = {(r, a, by_id[n]) for r, a, n in set(names)}
+    assert len(per_attempt) == len({n for _, _, n in names})
+    patterns = DEFAULT_ARTIFACT_PATTERNS.split(",")
+    assert all(any(fnmatch.fnmatchcase(name.lower(), p) for p in patterns) for name in by_id.values())
 
 
 def test_api_objects_carry_the_documented_fields(org: Organisation, fixtures_dir: Path) -> None:
