@@ -325,6 +325,8 @@ class Warehouse:
                     )
                     con.execute(insert, [partition_key])
                     con.unregister("incoming_frame")
+                    if spec.earliest_partition_of:
+                        _drop_from_later_partitions(con, spec, partition_key)
                     # fetchall, not fetchone: DuckDB 2 refuses new work while a result is unfinished.
                     ((counts[spec.qualified_name],),) = con.execute(
                         f"SELECT count(*) FROM {spec.qualified_name} WHERE {spec.partition_column} = CAST(? AS DATE)",  # noqa: S608
@@ -348,6 +350,17 @@ class Warehouse:
             con.execute("BEGIN TRANSACTION")
             _replace_rejections(con, source, partition_key, rejections)
             con.execute("COMMIT")
+
+
+def _drop_from_later_partitions(con: duckdb.DuckDBPyConnection, spec: Table, partition_key: str) -> None:
+    """Entities of `spec.earliest_partition_of` this partition now holds leave every later partition."""
+    key = ", ".join(quote_identifier(c) for c in spec.earliest_partition_of)
+    part = spec.partition_column
+    con.execute(
+        f"DELETE FROM {spec.qualified_name} WHERE {part} > CAST(? AS DATE) AND ({key}) IN "  # noqa: S608
+        f"(SELECT {key} FROM {spec.qualified_name} WHERE {part} = CAST(? AS DATE))",
+        [partition_key, partition_key],
+    )
 
 
 def _replace_rejections(

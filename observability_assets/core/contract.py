@@ -28,6 +28,10 @@ class Table:
     partition_column: str | None = None
     # Columns that identify one row; used for asset checks and documentation.
     key: tuple[str, ...] = field(default_factory=tuple)
+    # Columns of an entity that belongs to exactly one partition, the earliest that holds it (a
+    # commit under the day of its first build): loading a partition removes the entity from later
+    # ones, so days loaded in any order (a parallel backfill) end in the same state.
+    earliest_partition_of: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def qualified_name(self) -> str:
@@ -177,6 +181,7 @@ COMMIT_FILES = Table(
     ),
     partition_column="partition_day",
     key=("repo", "sha", "path"),
+    earliest_partition_of=("repo", "sha"),
 )
 
 REJECTED_INPUTS = Table(

@@ -51,12 +51,6 @@ DEMO_ENV = {
 }
 # Columns that say when a row was written, which two runs of the same day cannot share.
 LOAD_TIME_COLUMNS = {"ingested_at"}
-# KNOWN ISSUE, found by this test: raw.commit_files files a commit under the day of its *first*
-# run as far as raw.ci_runs knows when the partition runs. A backfill that runs days out of order
-# (any parallel one) files a commit under a later day too, before the earlier day's runs are
-# loaded. Until that asset declares its dependency on earlier days, its rows are compared as a set
-# of distinct rows without the partition column: same commits, same files, same counts per file.
-ORDER_DEPENDENT = {"commit_files": {"partition_day"}}
 # Upper bounds for a loaded machine; on 2 quiet cores the whole test takes about 3 minutes.
 BACKFILL_TIMEOUT_S = 1200.0
 
@@ -187,21 +181,19 @@ def _compare_warehouses(distributed: Path, embedded: Path) -> dict[str, tuple[in
     figures: dict[str, tuple[int, int]] = {}
     try:
         for table, columns in tables.items():
-            skipped = LOAD_TIME_COLUMNS | ORDER_DEPENDENT.get(table, set())
-            cols = ", ".join(f'"{c}"' for c in columns if c not in skipped)
-            rows = "SELECT DISTINCT" if table in ORDER_DEPENDENT else "SELECT"
+            cols = ", ".join(f'"{c}"' for c in columns if c not in LOAD_TIME_COLUMNS)
             sums = {}
             for db in ("dist", "emb"):
                 # Sum (not XOR) of row hashes, so duplicate rows count instead of cancelling out.
                 sums[db] = con.execute(
                     f"SELECT count(*), coalesce(sum(hash({cols})::HUGEINT), 0) "
-                    f"FROM ({rows} {cols} FROM {db}.raw.{table})"
+                    f"FROM (SELECT {cols} FROM {db}.raw.{table})"
                 ).fetchone()
             only_dist = con.execute(
-                f"{rows} {cols} FROM dist.raw.{table} EXCEPT ALL {rows} {cols} FROM emb.raw.{table} LIMIT 3"
+                f"SELECT {cols} FROM dist.raw.{table} EXCEPT ALL SELECT {cols} FROM emb.raw.{table} LIMIT 3"
             ).fetchall()
             only_emb = con.execute(
-                f"{rows} {cols} FROM emb.raw.{table} EXCEPT ALL {rows} {cols} FROM dist.raw.{table} LIMIT 3"
+                f"SELECT {cols} FROM emb.raw.{table} EXCEPT ALL SELECT {cols} FROM dist.raw.{table} LIMIT 3"
             ).fetchall()
             assert not only_dist and not only_emb, (table, only_dist, only_emb)
             assert sums["dist"] == sums["emb"], (table, sums)
