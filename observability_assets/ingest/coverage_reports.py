@@ -20,7 +20,6 @@ it replaced in one transaction.
 import fnmatch
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +37,7 @@ from observability_assets.ingest.junit_collect import (
     SIDECAR,
     LandingDrop,
     RunContext,
+    parse_github_time,
     read_run_contexts,
     scan_landing,
 )
@@ -111,7 +111,7 @@ def collect_artifacts(client: Any, contexts: list[RunContext], config: CoverageS
             except Exception as error:  # a failed download rejects this artifact, not the day
                 out.rejections.append(Rejection(label, f"download failed: {error}"))
                 continue
-            attempt = ctx.attempt_at(_parse_time(artifact.get("created_at")))
+            attempt = ctx.attempt_at(parse_github_time(artifact.get("created_at")))
             key = RunKey(ctx.repo, ctx.run_id, attempt, ctx.head_sha, ctx.branch)
             parsed, rejections = parse_reports(_archive_reports(target, label, out.rejections))
             out.add(key, [(f"{name}/{path}", report) for path, report in parsed])
@@ -200,12 +200,6 @@ def to_frame(*collections: Collected) -> Any:
     for column in ("branches_valid", "branches_covered"):
         frame[column] = frame[column].astype("Int64")
     return frame
-
-
-def _parse_time(text: Any) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(UTC)
 
 
 @dg.asset(

@@ -299,7 +299,7 @@ def collect_artifacts(
             except Exception as error:  # a failed download rejects this artifact, not the day
                 rejections.append(Rejection(label, f"download failed: {error}"))
                 continue
-            attempt = ctx.attempt_at(_parse_time(artifact.get("created_at")))
+            attempt = ctx.attempt_at(parse_github_time(artifact.get("created_at")))
             job_id, how = ctx.job_for(attempt, name)
             row = RowContext(ctx.repo, ctx.run_id, attempt, job_id, ctx.head_sha, ctx.branch, how)
             artifacts.append(_Artifact(label, str(target), name, row))
@@ -367,7 +367,8 @@ def _parse_artifacts(
     return concat_tables(tables), (rejections, reports, redactions, parsed_repos)
 
 
-def _parse_time(text: str | None) -> datetime | None:
+def parse_github_time(text: str | None) -> datetime | None:
+    """An ISO time as GitHub writes it (`...Z`), in UTC; None for none."""
     if not text:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
@@ -400,7 +401,7 @@ def scan_landing(landing: Path) -> tuple[list[LandingDrop], list[Rejection]]:
                 raise ValueError(f"sidecar lacks {', '.join(missing)}")
             int(data["run_id"])
             stat = sidecar.stat()
-            created = _parse_time(data.get("created_at")) or datetime.fromtimestamp(stat.st_mtime, UTC)
+            created = parse_github_time(data.get("created_at")) or datetime.fromtimestamp(stat.st_mtime, UTC)
         except (OSError, ValueError, TypeError) as error:
             rejections.append(Rejection(str(sidecar), f"unusable sidecar: {error}"))
             continue
