@@ -73,11 +73,12 @@ def _github() -> GitHubResource:
 def _service_runtime() -> ServiceRuntimeResource:
     if DEMO_MODE:
         from observability_assets.demo.resources import DemoServicesResource
+        from observability_assets.demo.settings import DEFAULT_DEMO_DAYS
 
         return DemoServicesResource(
             seed=env_or("VIGIL_DEMO_SEED", 7, int),
             start_date=env_or("VIGIL_START_DATE", DEFAULT_START_DATE),
-            days=env_or("VIGIL_DEMO_DAYS", 28, int),
+            days=env_or("VIGIL_DEMO_DAYS", DEFAULT_DEMO_DAYS, int),
         )
     return ServiceRuntimeResource()
 
