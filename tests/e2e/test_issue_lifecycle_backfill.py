@@ -78,6 +78,9 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "VIGIL_ISSUES": "github",
         "VIGIL_INCIDENT_REPO": "acme/infra",
         "VIGIL_SNAPSHOT_INTERVAL_S": "3600",
+        # The simulated organisation breaches policy gates on purpose; as in `vigil demo`, the gate
+        # checks warn instead of blocking the marts this test needs.
+        "VIGIL_POLICY_CHECK_SEVERITY": "WARN",
     }
     # Demo mode serves the simulated organisation itself; nothing may point elsewhere.
     for name in (
